@@ -1,0 +1,88 @@
+"""The ``qup`` command line."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="qup: the Quality-Utility Paradox study of math-reasoning distillation.",
+                  no_args_is_help=True, add_completion=False)
+problems_app = typer.Typer(help="Inspect and lint problem sets.", no_args_is_help=True)
+app.add_typer(problems_app, name="problems")
+
+
+class CheckFormat(str, Enum):
+    gsm8k = "gsm8k"
+    math = "math"
+    jsonl = "jsonl"
+    csv = "csv"
+    parquet = "parquet"
+
+
+@problems_app.command("check")
+def problems_check(
+    file: Path = typer.Argument(..., help="The dataset file to lint."),
+    format: CheckFormat = typer.Option(..., "--format", "-f",
+                                       help="gsm8k (question/answer with '#### N'), math "
+                                            "(problem/solution with \\boxed{}), or generic jsonl/csv/parquet."),
+    column: list[str] = typer.Option([], "--column", "-c", help="Column mapping FIELD=COLUMN, e.g. question=prompt."),
+    max_rejected_share: float = typer.Option(0.05, help="Exit non-zero above this share of rejected rows."),
+    max_chars: int = typer.Option(4000, help="Longest question or solution accepted, in characters."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a report."),
+) -> None:
+    """Validate FILE exactly as the problems stage would, without writing anything."""
+    from qup.problems.files import read_rows
+    from qup.problems.validate import reason_counts, validate_rows
+
+    columns = {}
+    for item in column:
+        field, sep, name = item.partition("=")
+        if not sep or not field or not name:
+            raise typer.BadParameter(f"expected FIELD=COLUMN, got {item!r}", param_hint="--column")
+        columns[field] = name
+    shape = format.value if format.value in ("gsm8k", "math") else "columns"
+    kind = format.value if format.value in ("jsonl", "csv", "parquet") else None
+    try:
+        rows = read_rows(file, kind)
+    except (OSError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    result = validate_rows(rows, source=file.stem, file=str(file), shape=shape, columns=columns,
+                           max_chars=max_chars)
+    ok = result.rejected_share <= max_rejected_share
+    if as_json:
+        typer.echo(json.dumps({
+            "file": str(file), "accepted": len(result.accepted), "rejected": len(result.rejected),
+            "rejected_share": result.rejected_share, "max_rejected_share": max_rejected_share, "ok": ok,
+            "rejected_rows": [{"row": r["row"], "id": r["id"], "field": r["field"], "reason": r["reason"]}
+                              for r in result.rejected],
+        }))
+    else:
+        total = len(result.accepted) + len(result.rejected)
+        typer.echo(f"{file}: {len(result.accepted)} accepted, {len(result.rejected)} rejected of {total} rows "
+                   f"({result.rejected_share:.1%}; limit {max_rejected_share:.1%})")
+        for r in result.rejected[:50]:
+            where = f"row {r['row']}" + (f", field {r['field']}" if r["field"] else "")
+            typer.echo(f"  {where}: {r['reason']}")
+        if len(result.rejected) > 50:
+            typer.echo(f"  ... and {len(result.rejected) - 50} more")
+        if result.rejected:
+            counts = reason_counts(result.rejected)
+            typer.echo("by reason: " + ", ".join(f"{k} ({v})" for k, v in counts.most_common()))
+        typer.echo("ok" if ok else "FAILED: too many rejected rows")
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def version() -> None:
+    """Print qup's version."""
+    from qup import __version__
+
+    typer.echo(__version__)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,128 @@
+"""Typed, validated params: the one place that reads ``params.yaml``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class Strict(BaseModel):
+    """A params section: unknown keys are errors, so typos never pass silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FileSource(Strict):
+    path: str | None = None
+    type: Literal["jsonl", "csv", "parquet"] | None = None  # None: from the extension
+    shape: Literal["gsm8k", "math", "columns"] = "columns"
+    columns: dict[str, str] = {}
+
+
+class HubSourceParams(Strict):
+    preset: Literal["gsm8k", "math", "numina"] | None = "gsm8k"
+    dataset: str | None = None
+    config: str | None = None
+    shape: Literal["gsm8k", "math", "columns"] | None = None
+    splits: list[str] = ["train", "test"]
+    use_source_split: bool = True
+    columns: dict[str, str] = {}
+
+
+class ProblemsParams(Strict):
+    source: Literal["toy", "file", "hf"] = "toy"
+    n_train: int = Field(1000, ge=1)
+    n_test: int = Field(200, ge=1)
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    max_rejected_share: float = Field(0.05, ge=0, le=1)
+    max_chars: int = Field(4000, ge=1)
+    file: FileSource = FileSource()
+    hf: HubSourceParams = HubSourceParams()
+
+    @model_validator(mode="after")
+    def _file_needs_path(self):
+        if self.source == "file" and not self.file.path:
+            raise ValueError("problems.source is 'file' but problems.file.path is not set")
+        return self
+
+
+class ToyParams(Strict):
+    min_steps: int = Field(2, ge=1)
+    max_steps: int = Field(4, ge=1)
+    allow_multiply: bool = True
+    mistake_rate: float = Field(0.25, ge=0, le=1)
+    oracle_share: float = Field(0.05, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _steps_ordered(self):
+        if self.min_steps > self.max_steps:
+            raise ValueError("toy.min_steps must not exceed toy.max_steps")
+        return self
+
+
+class ModelRef(Strict):
+    """A model by role: ``toy`` (trained here), a hub id, or a local directory."""
+
+    name: str = "toy"
+    revision: str | None = None
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+
+
+class ToySLMParams(Strict):
+    hidden_size: int = Field(96, ge=8)
+    intermediate_size: int = Field(256, ge=8)
+    num_layers: int = Field(3, ge=1)
+    num_heads: int = Field(4, ge=1)
+    max_positions: int = Field(512, ge=64)
+    train_steps: int = Field(1400, ge=1)
+    batch_size: int = Field(16, ge=1)
+    learning_rate: float = Field(3e-3, gt=0)
+    warmup_steps: int = Field(50, ge=0)
+    final_lr_fraction: float = Field(0.02, ge=0, le=1)
+    checkpoint_every: int = Field(200, ge=1)
+    threads: int = Field(1, ge=1)
+
+
+class EvalParams(Strict):
+    k: int = Field(8, ge=1)
+    temperature: float = Field(1.0, ge=0)
+    max_new_tokens: int = Field(128, ge=1)
+    batch_size: int = Field(128, ge=1)
+
+
+class ModelsParams(Strict):
+    slm: ModelRef = ModelRef()
+    toy_slm: ToySLMParams = ToySLMParams()
+    eval: EvalParams = EvalParams()
+
+
+class Params(Strict):
+    seed: int = 0
+    problems: ProblemsParams = ProblemsParams()
+    toy: ToyParams = ToyParams()
+    models: ModelsParams = ModelsParams()
+
+
+class ParamsError(ValueError):
+    """params.yaml is missing, unreadable or invalid."""
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate ``path``; errors name the file and each offending key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError as err:
+        raise ParamsError(f"{path}: no such file") from err
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML: {err}") from err
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in err.errors()
+        )
+        raise ParamsError(f"{path}: {problems}") from err

@@ -1,0 +1,108 @@
+"""The study's models: train the toy ones, or resolve real ones (hub ids, local paths) to a manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+from qup.config import ModelRef, Params
+from qup.engines import Engine, Sampling
+from qup.grading import is_correct
+
+TOY = "toy"
+
+
+class ModelUnavailable(RuntimeError):
+    """A model named in params cannot be found locally or on the hub."""
+
+
+def directory_digest(path: Path) -> str:
+    """A content hash of the weight and config files of a saved model directory."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(path).as_posix().encode())
+        with file.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def resolve_model(role: str, ref: ModelRef, *, timeout: float = 15.0) -> dict:
+    """A manifest entry (id, revision or commit hash, path, dtype) for a hub id or local path.
+
+    Hub weights go to the Hugging Face cache, never into the DVC cache.
+    """
+    local = Path(ref.name).expanduser()
+    if local.is_dir():
+        if not (local / "config.json").exists():
+            raise ModelUnavailable(f"models.{role}.name: {local} has no config.json; is it a saved model?")
+        return {"role": role, "id": ref.name, "revision": directory_digest(local), "path": str(local.resolve()),
+                "dtype": ref.dtype, "source": "path"}
+    if ref.name.startswith((".", "/", "~")):
+        raise ModelUnavailable(f"models.{role}.name: local path {ref.name} does not exist")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", str(int(timeout)))
+    try:
+        path = snapshot_download(ref.name, revision=ref.revision,
+                                 allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"])
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as err:
+        raise ModelUnavailable(
+            f"models.{role}.name: cannot resolve '{ref.name}' on the Hugging Face hub ({type(err).__name__}: "
+            f"{err}). Point models.{role}.name at a local directory holding the saved model instead, "
+            "or set HF_HUB_OFFLINE=1 to use what is already in the local hub cache."
+        ) from err
+    return {"role": role, "id": ref.name, "revision": Path(path).name, "path": path, "dtype": ref.dtype,
+            "source": "hub"}
+
+
+def evaluate_solver(engine: Engine, questions: list[str], golds: list[str], *, k: int, temperature: float,
+                    max_new_tokens: int, seed: int) -> dict:
+    """Greedy accuracy and pass@k (k samples at ``temperature``) of a model that reads bare questions."""
+    conversations = [[{"role": "user", "content": q}] for q in questions]
+    greedy = engine.generate(conversations, 1, Sampling(temperature=0.0, max_new_tokens=max_new_tokens, seed=seed))
+    sampled = engine.generate(conversations, k, Sampling(temperature=temperature, max_new_tokens=max_new_tokens,
+                                                         seed=seed))
+    greedy_right = [is_correct(c[0].text, g) for c, g in zip(greedy, golds)]
+    sample_right = [[is_correct(s.text, g) for s in samples] for samples, g in zip(sampled, golds)]
+    n = len(questions)
+    return {
+        "slm_greedy_accuracy": sum(greedy_right) / n,
+        "slm_pass_at_k": sum(any(r) for r in sample_right) / n,
+        "slm_mean_accuracy_at_k": sum(sum(r) / k for r in sample_right) / n,
+        "k": k,
+        "temperature": temperature,
+        "n_test": n,
+    }
+
+
+def train_toy_models(params: Params, train_questions: list[str], test_questions: list[str], out_dir: Path,
+                     cache_dir: Path, progress: bool = True) -> tuple[dict, dict]:
+    """Train the toy tokenizer and SLM; save them to ``out_dir/slm`` with ``save_pretrained``.
+
+    Questions of both splits are kept out of the SLM's training stream. Training checkpoints
+    under ``cache_dir`` (keyed by everything that shapes the run) let a crashed run resume.
+    """
+    from qup.toy.tokenizer import build_char_tokenizer
+    from qup.toy.train_slm import train_slm
+
+    key = hashlib.sha256(json.dumps([params.seed, params.toy.model_dump(), params.models.toy_slm.model_dump(),
+                                     sorted(train_questions), sorted(test_questions)]).encode()).hexdigest()[:16]
+    tokenizer = build_char_tokenizer()
+    model, summary = train_slm(tokenizer, params.models.toy_slm, params.toy, seed=params.seed,
+                               exclude=set(train_questions) | set(test_questions),
+                               checkpoint_dir=cache_dir / f"slm-{key}", progress=progress)
+    final = out_dir / "slm"
+    staging = out_dir / ".slm.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    shutil.rmtree(final, ignore_errors=True)
+    staging.rename(final)
+    entry = {"role": "slm", "id": TOY, "revision": directory_digest(final), "path": str(final),
+             "dtype": "float32", "source": "toy"}
+    return entry, summary

@@ -1,0 +1,103 @@
+"""Problem sources (toy, local file, hub dataset), validated and split into train and test."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import polars as pl
+
+from qup.config import Params
+from qup.problems.validate import Validated, reason_counts, validate_rows
+from qup.records import problems_frame, rejected_frame
+
+
+class TooManyRejected(ValueError):
+    """More rows were rejected than params allow; ``rejected`` holds them for inspection."""
+
+    def __init__(self, message: str, rejected: pl.DataFrame):
+        super().__init__(message)
+        self.rejected = rejected
+
+
+@dataclass
+class ProblemSet:
+    train: pl.DataFrame
+    test: pl.DataFrame
+    rejected: pl.DataFrame
+    n_read: int
+
+
+def check_rejected_share(result: Validated, threshold: float, where: str) -> None:
+    """Fail with the counts and the commonest reasons when too many rows were rejected."""
+    if result.rejected_share <= threshold:
+        return
+    reasons = reason_counts(result.rejected).most_common(5)
+    first = result.rejected[0]
+    raise TooManyRejected(
+        f"{where}: rejected {len(result.rejected)} of {len(result.accepted) + len(result.rejected)} rows "
+        f"({result.rejected_share:.1%}), over the limit of {threshold:.1%}. Commonest reasons: "
+        + "; ".join(f"{reason} ({count})" for reason, count in reasons)
+        + f". First: {first['file']} row {first['row']}, field {first['field']}: {first['reason']}",
+        rejected_frame(result.rejected),
+    )
+
+
+def read_source(params: Params) -> tuple[Validated, str]:
+    """Every row of the configured source, validated; and a description of where it came from."""
+    cfg = params.problems
+    if cfg.source == "toy":
+        from qup.problems.toy import toy_rows
+
+        rows = toy_rows(cfg.n_train + cfg.n_test, params.seed, min_steps=params.toy.min_steps,
+                        max_steps=params.toy.max_steps, allow_multiply=params.toy.allow_multiply)
+        return validate_rows(rows, source="toy", file="toy", max_chars=cfg.max_chars), "toy world"
+    if cfg.source == "file":
+        from pathlib import Path
+
+        from qup.problems.files import read_rows
+
+        path = Path(cfg.file.path)
+        rows = read_rows(path, cfg.file.type)
+        return validate_rows(rows, source=path.stem, file=str(path), shape=cfg.file.shape,
+                             columns=cfg.file.columns, max_chars=cfg.max_chars), str(path)
+    from qup.problems.hub import hub_rows, resolve
+
+    hub = resolve(cfg.hf.preset, cfg.hf.dataset, cfg.hf.config, cfg.hf.shape, cfg.hf.columns)
+    rows = hub_rows(hub, cfg.hf.splits)
+    return validate_rows(rows, source=hub.dataset.split("/")[-1], file=hub.dataset, shape=hub.shape,
+                         columns=hub.columns, max_chars=cfg.max_chars), f"hf:{hub.dataset}"
+
+
+def split_problems(accepted: list[dict], params: Params) -> tuple[list[dict], list[dict]]:
+    """A deterministic train/test split; questions are already unique, so none is on both sides.
+
+    Rows tagged with a source split (a hub dataset's own ``test``) keep it when params say so.
+    """
+    cfg = params.problems
+    use_tags = cfg.source == "hf" and cfg.hf.use_source_split and any(r.get("split") == "test" for r in accepted)
+    if use_tags:
+        train = [r for r in accepted if r.get("split") != "test"]
+        test = [r for r in accepted if r.get("split") == "test"]
+    else:
+        order = list(accepted)
+        random.Random(f"split:{params.seed}").shuffle(order)
+        n_test = cfg.n_test if cfg.source == "toy" else max(1, round(len(order) * cfg.test_fraction))
+        test, train = order[:n_test], order[n_test:]
+    rng = random.Random(f"subsample:{params.seed}")
+    if len(train) > cfg.n_train:
+        train = rng.sample(train, cfg.n_train)
+    if len(test) > cfg.n_test:
+        test = rng.sample(test, cfg.n_test)
+    return sorted(train, key=lambda r: r["id"]), sorted(test, key=lambda r: r["id"])
+
+
+def build_problem_set(params: Params) -> ProblemSet:
+    """Read, validate and split the configured source; fail when too much of it was rejected."""
+    result, where = read_source(params)
+    check_rejected_share(result, params.problems.max_rejected_share, where)
+    if not result.accepted:
+        raise ValueError(f"{where}: no valid problems")
+    train, test = split_problems(result.accepted, params)
+    return ProblemSet(problems_frame(train), problems_frame(test), rejected_frame(result.rejected),
+                      len(result.accepted) + len(result.rejected))

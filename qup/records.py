@@ -1,0 +1,71 @@
+"""Table schemas and atomic writers: nothing is ever left half-written."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+PROBLEM_SCHEMA = {
+    "id": pl.String,
+    "source": pl.String,
+    "question": pl.String,
+    "answer": pl.String,
+    "solution": pl.String,
+    "level": pl.String,
+    "type": pl.String,
+    "meta": pl.String,
+}
+
+REJECTED_SCHEMA = {
+    "file": pl.String,
+    "row": pl.Int64,
+    "id": pl.String,
+    "field": pl.String,
+    "reason": pl.String,
+}
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_parquet(frame: pl.DataFrame, path: str | Path) -> Path:
+    """Write ``frame`` to ``path`` atomically."""
+    return atomic_write(path, frame.write_parquet)
+
+
+def write_json(data: Any, path: str | Path) -> Path:
+    """Write ``data`` as indented JSON to ``path`` atomically."""
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def problems_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """Problem rows in the canonical schema (missing optional fields become null)."""
+    return pl.DataFrame(
+        [{key: row.get(key) for key in PROBLEM_SCHEMA} for row in rows], schema=PROBLEM_SCHEMA
+    )
+
+
+def rejected_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """Rejected rows in the canonical schema."""
+    return pl.DataFrame(
+        [{key: row.get(key) for key in REJECTED_SCHEMA} for row in rows], schema=REJECTED_SCHEMA
+    )

@@ -1,0 +1,1 @@
+"""The synthetic world of the embedded default: problems, styles, mistakes, tiny models."""

@@ -1,0 +1,91 @@
+"""Written styles of the same logic, and the mistake injector.
+
+*Native* is the terse style the tiny SLM learns, with varied spacing, operand order and
+connectors so that a model's own correct traces differ from any one canonical rendering.
+*Oracle* is the verbose style of a strong model: ``Step k:`` lines, LaTeX-ish maths, ``\\boxed{}``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+
+from qup.toy.world import Step, ToyProblem, apply
+
+ORACLE_VERBS = {"+": "adding {n} gives", "-": "taking away {n} leaves", "*": "multiplying by {n} gives"}
+ORACLE_SYMBOLS = {"+": "+", "-": "-", "*": "\\times"}
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """Where a trace went wrong on purpose, and how."""
+
+    step: int  # 0-based index of the faulty step
+    kind: str  # "arithmetic" or "operand"
+
+
+def render_native(problem: ToyProblem, rng: random.Random, steps: tuple[Step, ...] | None = None) -> str:
+    """A terse solution; ``steps`` overrides the problem's own (for faulty traces)."""
+    steps = problem.steps if steps is None else steps
+    spaced = rng.random() < 0.7
+    times = rng.choice(["*", "x"])
+    connector = rng.choice(["", "", "then ", "so "])
+    lines = []
+    for i, step in enumerate(steps):
+        left, right = step.left, step.right
+        if step.op in "+*" and rng.random() < 0.3:
+            left, right = right, left
+        symbol = times if step.op == "*" else step.op
+        expr = f"{left} {symbol} {right} = {step.result}" if spaced else f"{left}{symbol}{right}={step.result}"
+        lines.append((connector if i else "") + expr)
+    answer = steps[-1].result
+    if rng.random() < 0.5:
+        lines.append(f"Answer: {answer}")
+    else:
+        lines.append(f"The answer is {answer}.")
+    return "\n".join(lines)
+
+
+def render_oracle(problem: ToyProblem, steps: tuple[Step, ...] | None = None) -> str:
+    """A verbose, canonical solution in the Oracle's style."""
+    steps = problem.steps if steps is None else steps
+    lines = [f"Step 1: {problem.name} starts with {problem.start} {problem.item}."]
+    for k, step in enumerate(steps, start=2):
+        verb = ORACLE_VERBS[step.op].format(n=step.right)
+        symbol = ORACLE_SYMBOLS[step.op]
+        lines.append(f"Step {k}: Then {verb} ${step.left} {symbol} {step.right} = {step.result}$ {problem.item}.")
+    lines.append(f"Therefore, the final answer is $\\boxed{{{steps[-1].result}}}$.")
+    return "\n".join(lines)
+
+
+def inject_mistake(problem: ToyProblem, rng: random.Random) -> tuple[tuple[Step, ...], Mistake]:
+    """The problem's steps with one error, carried consistently through the steps after it.
+
+    ``arithmetic`` gets one result wrong; ``operand`` copies a wrong number into a step.
+    """
+    steps = list(problem.steps)
+    index = rng.randrange(len(steps))
+    kind = rng.choice(["arithmetic", "operand"])
+    step = steps[index]
+    if kind == "arithmetic":
+        delta = rng.choice([-1, 1]) * rng.randint(1, 10)
+        if step.result + delta == step.result or step.result + delta < 0:
+            delta = abs(delta)
+        steps[index] = replace(step, result=step.result + delta)
+    else:
+        numbers = {problem.start, *(s.right for s in problem.steps)} - {step.right}
+        if not numbers:
+            numbers = {step.right + 1}
+        wrong = rng.choice(sorted(numbers))
+        if step.op == "*" and wrong > 3:
+            wrong = 2 if step.right != 2 else 3
+        steps[index] = replace(step, right=wrong, result=apply(step.op, step.left, wrong))
+    value = steps[index].result
+    for later in range(index + 1, len(steps)):
+        s = steps[later]
+        steps[later] = replace(s, left=value, result=apply(s.op, value, s.right))
+        value = steps[later].result
+    if value == problem.answer:  # the error cancelled out: make it visible in the result
+        last = steps[-1]
+        steps[-1] = replace(last, result=last.result + 1)
+    return tuple(steps), Mistake(index, kind)

@@ -1,0 +1,23 @@
+import os
+
+# No test may reach a hub: the hub clients read these at import, so they are set before any import.
+os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+
+import pytest  # noqa: E402
+
+from qup.config import ToySLMParams  # noqa: E402
+from qup.toy.tokenizer import build_char_tokenizer  # noqa: E402
+from qup.toy.train_slm import build_model  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """An untrained tiny Llama and the char tokenizer, saved like a hub model."""
+    path = tmp_path_factory.mktemp("tiny-slm")
+    tokenizer = build_char_tokenizer()
+    params = ToySLMParams(hidden_size=32, intermediate_size=64, num_layers=1, num_heads=2)
+    build_model(tokenizer, params, seed=0).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+

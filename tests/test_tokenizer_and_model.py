@@ -1,0 +1,48 @@
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from qup.engines import Sampling
+from qup.engines.hf import HFEngine
+
+CONVERSATION = [{"role": "user", "content": "Tom has 3 pens. Tom buys 4 more. How many pens does Tom have now?"},
+                {"role": "assistant", "content": "3 + 4 = 7\nAnswer: 7"}]
+
+
+def test_tokenizer_round_trip_through_from_pretrained(tiny_model_dir):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    text = "Tom has 12 apples.\n12+7=19 {x} $\\boxed{19}$"
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert len(ids) == len(text) and tokenizer.decode(ids) == text
+    assert tokenizer.padding_side == "left" and tokenizer.pad_token_id is not None
+
+
+def test_chat_template_marks_only_the_assistant_turn(tiny_model_dir):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    encoded = tokenizer.apply_chat_template(CONVERSATION, tokenize=True, return_dict=True,
+                                            return_assistant_tokens_mask=True)
+    kept = [t for t, keep in zip(encoded["input_ids"], encoded["assistant_masks"]) if keep]
+    assert tokenizer.decode(kept) == "3 + 4 = 7\nAnswer: 7" + tokenizer.eos_token
+    prompt = tokenizer.apply_chat_template(CONVERSATION[:1], tokenize=False, add_generation_prompt=True)
+    assert prompt.startswith(tokenizer.bos_token) and prompt.endswith("<|assistant|>")
+
+
+def test_model_saved_and_loaded_gives_the_same_logits(tiny_model_dir, tmp_path):
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    model.save_pretrained(tmp_path)
+    again = AutoModelForCausalLM.from_pretrained(tmp_path)
+    ids = torch.tensor([[1, 4, 20, 30, 40]])
+    assert torch.equal(model(ids).logits, again(ids).logits)
+    assert model.config.model_type == "llama" and model.config.tie_word_embeddings
+
+
+def test_hf_engine_generates_n_samples_and_greedy_is_batch_independent(tiny_model_dir):
+    engine = HFEngine(str(tiny_model_dir), batch_size=3, progress=False)
+    conversations = [CONVERSATION[:1], [{"role": "user", "content": "Ana has 5 coins. How many?"}]]
+    sampled = engine.generate(conversations, 4, Sampling(temperature=1.0, max_new_tokens=12, seed=1))
+    assert [len(s) for s in sampled] == [4, 4]
+    assert all(c.n_tokens <= 12 and c.finish_reason in ("stop", "length") for s in sampled for c in s)
+    again = engine.generate(conversations, 4, Sampling(temperature=1.0, max_new_tokens=12, seed=1))
+    assert sampled == again
+    greedy_batched = engine.generate(conversations, 1, Sampling(temperature=0, max_new_tokens=12))
+    greedy_alone = [engine.generate([c], 1, Sampling(temperature=0, max_new_tokens=12))[0] for c in conversations]
+    assert greedy_batched == greedy_alone
