@@ -14,6 +14,12 @@ problems_app = typer.Typer(help="Inspect and lint problem sets.", no_args_is_hel
 app.add_typer(problems_app, name="problems")
 
 
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``message`` as an error on stderr; the caller raises the returned Exit."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
 class CheckFormat(str, Enum):
     gsm8k = "gsm8k"
     math = "math"
@@ -41,15 +47,14 @@ def problems_check(
     for item in column:
         field, sep, name = item.partition("=")
         if not sep or not field or not name:
-            raise typer.BadParameter(f"expected FIELD=COLUMN, got {item!r}", param_hint="--column")
+            raise fail(f"--column expects FIELD=COLUMN, got {item!r}")
         columns[field] = name
     shape = format.value if format.value in ("gsm8k", "math") else "columns"
     kind = format.value if format.value in ("jsonl", "csv", "parquet") else None
     try:
         rows = read_rows(file, kind)
     except (OSError, ValueError) as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
+        raise fail(str(err)) from err
     result = validate_rows(rows, source=file.stem, file=str(file), shape=shape, columns=columns,
                            max_chars=max_chars)
     ok = result.rejected_share <= max_rejected_share
@@ -74,6 +79,41 @@ def problems_check(
             typer.echo("by reason: " + ", ".join(f"{k} ({v})" for k, v in counts.most_common()))
         typer.echo("ok" if ok else "FAILED: too many rejected rows")
     raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def grade(
+    file: Path = typer.Argument(..., help="JSONL rows with `answer` (a model's full output) and `gold`."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write here instead of standard output."),
+    workers: int = typer.Option(2, help="Worker processes for what the fast path cannot settle."),
+) -> None:
+    """Grade each row: write it back with a boolean `correct`, every other field unchanged."""
+    from qup.grading import grade_many
+    from qup.records import atomic_write
+
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise fail(f"{file}: {err.strerror}") from err
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise fail(f"{file} line {number}: not valid JSON ({err.msg})") from err
+        for field in ("answer", "gold"):
+            if not isinstance(row, dict) or not isinstance(row.get(field), (str, int, float)):
+                raise fail(f"{file} line {number}: field '{field}' is missing or not text")
+        rows.append(row)
+    verdicts = grade_many([(str(r["answer"]), str(r["gold"])) for r in rows], workers=workers)
+    text = "".join(json.dumps({**r, "correct": v}, ensure_ascii=False) + "\n" for r, v in zip(rows, verdicts))
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        atomic_write(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    typer.echo(f"graded {len(rows)} rows: {sum(verdicts)} correct", err=True)
 
 
 @app.command()

@@ -82,6 +82,7 @@ class ToySLMParams(Strict):
     learning_rate: float = Field(3e-3, gt=0)
     warmup_steps: int = Field(50, ge=0)
     final_lr_fraction: float = Field(0.02, ge=0, le=1)
+    loss_on_prompt: bool = True  # also learn the questions: induction heads that copy numbers form sooner
     checkpoint_every: int = Field(200, ge=1)
     threads: int = Field(1, ge=1)
 

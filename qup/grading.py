@@ -1,26 +1,34 @@
 """Final-answer extraction and equivalence.
 
-Plain numbers (integers, decimals, fractions, percentages, thousands separators) are compared
-exactly by a fast path; everything else goes to math-verify.
+math-verify decides equivalence. In front of it, a fast path settles plain numbers (integers,
+decimals, fractions, percentages, thousands separators) with the same verdicts math-verify gives,
+and leaves everything else (LaTeX, expressions, sets, text) to it. math-verify's timeouts use
+SIGALRM, which only works in a main thread, so bulk grading runs in worker processes.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from fractions import Fraction
+from functools import lru_cache
 
 _ANSWER_PATTERNS = [
     re.compile(r"####\s*(.+?)\s*$", re.MULTILINE),
-    re.compile(r"[Tt]he (?:final )?answer is[:\s]*\$?(.+?)\$?\s*\.?\s*$", re.MULTILINE),
-    re.compile(r"Answer:\s*\$?(.+?)\$?\s*\.?\s*$", re.MULTILINE),
+    re.compile(r"[Tt]he (?:final )?answer is[:\s]*(.+?)\s*$", re.MULTILINE),
+    re.compile(r"Answer:\s*(.+?)\s*$", re.MULTILINE),
 ]
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
-_PLAIN_NUMBER = re.compile(r"^-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?$|^-?\.\d+%?$")
-_PLAIN_FRACTION = re.compile(r"^(-?\d+)\s*/\s*(\d+)$")
+_LAST_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+_PLAIN_NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\.\d+")
+_PLAIN_FRACTION = re.compile(r"(-?\d+)\s*/\s*(\d+)")
+_LATEX_FRACTION = re.compile(r"(-?)\\[dt]?frac\{(\d+)\}\{(\d+)\}")
+# math-verify rounds floats to 6 places before comparing: nearer than this we let it decide.
+_CLOSE = Fraction(1, 10**4)
 
 
 def last_boxed(text: str) -> str | None:
-    """The content of the last ``\\boxed{...}`` (or ``\\fbox``), nested braces included."""
+    """The content of the last ``\\boxed{...}`` (or ``\\fbox{...}``), nested braces included."""
     start = max(text.rfind("\\boxed{"), text.rfind("\\fbox{"))
     if start < 0:
         return None
@@ -37,48 +45,114 @@ def last_boxed(text: str) -> str | None:
 
 
 def extract_answer(text: str, *, last_number_fallback: bool = True) -> str | None:
-    """The final answer stated in ``text``, or None when it states none."""
+    """The final answer stated in ``text`` (last ``\\boxed{}``, ``####``, "The answer is",
+    "Answer:", then optionally the last number), or None when it states none."""
+    if not text:
+        return None
     boxed = last_boxed(text)
     if boxed is not None:
-        return boxed
+        return boxed or None
     for pattern in _ANSWER_PATTERNS:
         matches = pattern.findall(text)
         if matches:
-            return matches[-1].strip()
+            answer = matches[-1].strip().rstrip(".").strip()
+            return answer or None
     if last_number_fallback:
-        numbers = _NUMBER.findall(text)
+        numbers = _LAST_NUMBER.findall(text)
         if numbers:
-            return numbers[-1]
+            return numbers[-1].rstrip(",")
     return None
 
 
-def as_plain_number(text: str) -> Fraction | None:
-    """``text`` as an exact number when it is a plain number, fraction or percentage."""
-    s = text.strip().strip("$").strip()
-    for prefix in ("\\$",):
-        s = s.removeprefix(prefix)
-    if _PLAIN_NUMBER.match(s):
-        percent = s.endswith("%")
-        value = Fraction(s.rstrip("%").replace(",", ""))
-        return value / 100 if percent else value
-    match = _PLAIN_FRACTION.match(s)
-    if match and int(match.group(2)) != 0:
-        return Fraction(int(match.group(1)), int(match.group(2)))
+def _strip(answer: str) -> str:
+    s = answer.strip()
+    while s.startswith("$") and s.endswith("$") and len(s) > 1:
+        s = s[1:-1].strip()
+    return s.rstrip(".").strip()
+
+
+@lru_cache(maxsize=65536)
+def plain_number(answer: str) -> tuple[Fraction, bool] | None:
+    """``(value, is_percentage)`` when ``answer`` is a plain number, fraction or percentage."""
+    s = _strip(answer)
+    percent = s.endswith("%") and not s.endswith("\\%")
+    if percent:
+        s = s[:-1].strip()
+    if _PLAIN_NUMBER.fullmatch(s):
+        return Fraction(s.replace(",", "")), percent
+    if match := _PLAIN_FRACTION.fullmatch(s):
+        num, den = int(match.group(1)), int(match.group(2))
+    elif match := _LATEX_FRACTION.fullmatch(s):
+        num, den = int(match.group(1) + match.group(2)), int(match.group(3))
+    else:
+        return None
+    return (Fraction(num, den), percent) if den else None
+
+
+def fast_verdict(predicted: str, gold: str) -> bool | None:
+    """math-verify's verdict on two plain numbers, or None when the fast path cannot tell."""
+    a, b = plain_number(predicted), plain_number(gold)
+    if a is None or b is None:
+        return None
+    (x, x_pct), (y, y_pct) = a, b
+    xs = {x, x / 100} if x_pct else {x}  # math-verify accepts a percentage either way
+    ys = {y, y / 100} if y_pct else {y}
+    if xs & ys:
+        return True
+    if all(abs(u - v) > _CLOSE * max(1, abs(v)) for u in xs for v in ys):
+        return False
     return None
+
+
+@lru_cache(maxsize=65536)
+def _parse(answer: str):
+    from math_verify import parse
+
+    return parse(f"${answer}$")
+
+
+def verify_with_math_verify(predicted: str, gold: str) -> bool:
+    """math-verify alone on two extracted answers (both wrapped in ``$...$``)."""
+    from math_verify import verify
+
+    return bool(verify(_parse(gold), _parse(predicted)))
 
 
 def answers_match(predicted: str | None, gold: str) -> bool:
     """Whether ``predicted`` is mathematically equal to ``gold``."""
     if predicted is None or not predicted.strip():
         return False
-    a, b = as_plain_number(predicted), as_plain_number(gold)
-    if a is not None and b is not None:
-        return a == b
-    from math_verify import parse, verify
-
-    return bool(verify(parse(f"${gold}$"), parse(f"${predicted}$")))
+    verdict = fast_verdict(predicted, gold)
+    if verdict is not None:
+        return verdict
+    return verify_with_math_verify(_strip(predicted), _strip(gold))
 
 
 def is_correct(output: str, gold: str) -> bool:
     """Whether a model's full ``output`` ends in an answer equal to ``gold``."""
     return answers_match(extract_answer(output), gold)
+
+
+def _grade_chunk(pairs: Sequence[tuple[str, str]]) -> list[bool]:
+    return [is_correct(output, gold) for output, gold in pairs]
+
+
+def grade_many(pairs: Iterable[tuple[str, str]], *, workers: int = 2, chunk: int = 512) -> list[bool]:
+    """Grade ``(output, gold)`` pairs; what the fast path cannot settle goes to worker processes."""
+    pairs = list(pairs)
+    verdicts: list[bool | None] = []
+    for output, gold in pairs:
+        answer = extract_answer(output)
+        verdicts.append(False if answer is None or not answer.strip() else fast_verdict(answer, gold))
+    slow = [i for i, v in enumerate(verdicts) if v is None]
+    if slow:
+        slow_pairs = [pairs[i] for i in slow]
+        chunks = [slow_pairs[i:i + chunk] for i in range(0, len(slow_pairs), chunk)]
+        if workers > 1 and len(chunks) > 1:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                results = [v for part in pool.map(_grade_chunk, chunks) for v in part]
+        else:
+            results = [v for part in map(_grade_chunk, chunks) for v in part]
+        for i, verdict in zip(slow, results):
+            verdicts[i] = verdict
+    return [bool(v) for v in verdicts]

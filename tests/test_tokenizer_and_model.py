@@ -43,6 +43,9 @@ def test_hf_engine_generates_n_samples_and_greedy_is_batch_independent(tiny_mode
     assert all(c.n_tokens <= 12 and c.finish_reason in ("stop", "length") for s in sampled for c in s)
     again = engine.generate(conversations, 4, Sampling(temperature=1.0, max_new_tokens=12, seed=1))
     assert sampled == again
+    alone = engine.generate(conversations[1:], 4, Sampling(temperature=1.0, max_new_tokens=12, seed=1), seeds=[1])
+    assert alone[0] == sampled[1]  # a request's sample does not depend on its batch-mates
+    assert len({c.text for c in sampled[0]}) > 1
     greedy_batched = engine.generate(conversations, 1, Sampling(temperature=0, max_new_tokens=12))
     greedy_alone = [engine.generate([c], 1, Sampling(temperature=0, max_new_tokens=12))[0] for c in conversations]
     assert greedy_batched == greedy_alone

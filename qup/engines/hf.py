@@ -1,18 +1,40 @@
-"""transformers on CPU or GPU: batched, left-padded, length-sorted generation with a KV cache."""
+"""transformers on CPU or GPU: batched, left-padded, length-sorted decoding with a KV cache.
+
+Each request (a conversation's j-th sample) draws from its own seeded generator, so a sample
+does not depend on which other requests shared its batch: a resumed or re-sharded run gives the
+same samples. ``model.generate`` has one generator per batch, hence the small decode loop here.
+"""
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from tqdm.auto import tqdm
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from qup.engines import Completion, Conversation, Sampling
 
 DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+def request_seed(seed: int, index: int, sample: int) -> int:
+    """The seed of one request: stable under any batching."""
+    return (seed * 1_000_003 + index * 10_007 + sample) % (2**63 - 1)
+
+
+def _top_p_filter(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Zero the tail outside the smallest set of tokens whose mass reaches ``top_p``."""
+    if top_p >= 1.0:
+        return probs
+    sorted_probs, order = probs.sort(dim=-1, descending=True)
+    outside = sorted_probs.cumsum(-1) - sorted_probs > top_p
+    sorted_probs[outside] = 0.0
+    return torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+
+
 class HFEngine:
-    """Generation through ``model.generate``; the model is loaded with ``from_pretrained``."""
+    """Generation with a transformers model loaded through ``from_pretrained``."""
 
     name = "hf"
 
@@ -26,6 +48,8 @@ class HFEngine:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.lm = AutoModelForCausalLM.from_pretrained(model, revision=revision, dtype=DTYPES[dtype])
         self.lm.to(self.device).eval()
+        # transformers renamed `past_key_values` to `cache`; speak whichever this version knows
+        self._cache_arg = "cache" if "cache" in inspect.signature(self.lm.forward).parameters else "past_key_values"
         self.batch_size = batch_size
         self.progress = progress
 
@@ -34,35 +58,57 @@ class HFEngine:
         return self.tokenizer.apply_chat_template(conversation, tokenize=True, add_generation_prompt=True,
                                                   return_dict=True)["input_ids"]
 
-    @torch.inference_mode()
-    def generate(self, conversations: list[Conversation], n: int, sampling: Sampling) -> list[list[Completion]]:
+    def generate(self, conversations: list[Conversation], n: int, sampling: Sampling,
+                 seeds: list[int] | None = None) -> list[list[Completion]]:
+        """``n`` completions per conversation; ``seeds`` (one per conversation) default to its index."""
         prompts = [self.encode(c) for c in conversations]
+        seeds = list(range(len(prompts))) if seeds is None else seeds
         jobs = sorted(((len(prompts[i]), i, j) for i in range(len(prompts)) for j in range(n)), reverse=True)
         results: list[list[Completion | None]] = [[None] * n for _ in prompts]
-        eos = self.tokenizer.eos_token_id
-        bar = tqdm(total=len(jobs), desc="generate", unit="sample", disable=not self.progress)
-        for start in range(0, len(jobs), self.batch_size):
-            batch = jobs[start:start + self.batch_size]
-            padded = self.tokenizer.pad({"input_ids": [prompts[i] for _, i, _ in batch]}, return_tensors="pt")
-            torch.manual_seed(sampling.seed * 1_000_003 + start)
-            greedy = sampling.temperature == 0
-            out = self.lm.generate(
-                input_ids=padded["input_ids"].to(self.device),
-                attention_mask=padded["attention_mask"].to(self.device),
-                do_sample=not greedy,
-                temperature=None if greedy else sampling.temperature,
-                top_p=None if greedy else sampling.top_p,
-                top_k=0 if not greedy else None,
-                max_new_tokens=sampling.max_new_tokens,
-                eos_token_id=eos,
-                pad_token_id=self.tokenizer.pad_token_id,
-            )
-            new_tokens = out[:, padded["input_ids"].shape[1]:].tolist()
-            for (_, i, j), tokens in zip(batch, new_tokens):
-                stopped = eos in tokens
-                tokens = tokens[: tokens.index(eos)] if stopped else tokens
-                text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-                results[i][j] = Completion(text, len(tokens) + int(stopped), "stop" if stopped else "length")
-            bar.update(len(batch))
-        bar.close()
+        with tqdm(total=len(jobs), desc=f"generate ({self.name})", unit="sample", disable=not self.progress) as bar:
+            for start in range(0, len(jobs), self.batch_size):
+                batch = jobs[start:start + self.batch_size]
+                outputs = self._decode([prompts[i] for _, i, _ in batch],
+                                       [request_seed(sampling.seed, seeds[i], j) for _, i, j in batch], sampling)
+                for (_, i, j), completion in zip(batch, outputs):
+                    results[i][j] = completion
+                bar.update(len(batch))
         return results  # type: ignore[return-value]
+
+    @torch.inference_mode()
+    def _decode(self, prompts: list[list[int]], seeds: list[int], sampling: Sampling) -> list[Completion]:
+        padded = self.tokenizer.pad({"input_ids": prompts}, return_tensors="pt")
+        ids = padded["input_ids"].to(self.device)
+        mask = padded["attention_mask"].to(self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        greedy = sampling.temperature == 0
+        generators = None if greedy else [torch.Generator(self.device).manual_seed(s) for s in seeds]
+        eos, pad = self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
+        cache = DynamicCache()
+        tokens: list[list[int]] = [[] for _ in prompts]
+        done = torch.zeros(len(prompts), dtype=torch.bool, device=self.device)
+        logits = self.lm(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                         **{self._cache_arg: cache}).logits[:, -1, :]
+        for _ in range(sampling.max_new_tokens):
+            if greedy:
+                chosen = logits.argmax(-1)
+            else:
+                probs = _top_p_filter(torch.softmax(logits.float() / sampling.temperature, -1), sampling.top_p)
+                chosen = torch.stack([torch.multinomial(p, 1, generator=g)[0] for p, g in zip(probs, generators)])
+            chosen = torch.where(done, torch.full_like(chosen, pad), chosen)
+            for row, token in enumerate(chosen.tolist()):
+                if not done[row]:
+                    tokens[row].append(token)
+            done |= chosen == eos
+            if bool(done.all()):
+                break
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=-1)
+            positions = positions[:, -1:] + 1
+            logits = self.lm(input_ids=chosen[:, None], attention_mask=mask, position_ids=positions,
+                             use_cache=True, **{self._cache_arg: cache}).logits[:, -1, :]
+        completions = []
+        for row in tokens:
+            stopped = bool(row) and row[-1] == eos
+            text = self.tokenizer.decode(row[:-1] if stopped else row, skip_special_tokens=True)
+            completions.append(Completion(text, len(row), "stop" if stopped else "length"))
+        return completions

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from qup.grading import as_plain_number, last_boxed
+from qup.grading import last_boxed, plain_number
 
 SHAPES = ("gsm8k", "math", "columns")
 DEFAULT_COLUMNS = {"id": "id", "question": "question", "answer": "answer", "solution": "solution",
@@ -66,7 +66,7 @@ def normalise_question(text: str) -> str:
 def clean_gold(text: str) -> str:
     """A gold answer without surrounding space, ``$`` and thousands separators in plain numbers."""
     text = text.strip().strip("$").strip().rstrip(".").strip()
-    if as_plain_number(text) is not None and "/" not in text:
+    if plain_number(text) is not None:
         text = text.replace(",", "")
     return text
 

@@ -49,14 +49,15 @@ def draw_example(rng: random.Random, toy: ToyParams, exclude: set[str]) -> Train
     return TrainingText(problem.question, render_native(problem, rng, steps))
 
 
-def encode_example(tokenizer: PreTrainedTokenizerBase, example: TrainingText) -> tuple[list[int], list[int]]:
-    """Token ids and labels (-100 outside the assistant's turn)."""
+def encode_example(tokenizer: PreTrainedTokenizerBase, example: TrainingText,
+                   loss_on_prompt: bool = False) -> tuple[list[int], list[int]]:
+    """Token ids and labels (-100 outside the assistant's turn unless ``loss_on_prompt``)."""
     messages = [{"role": "user", "content": example.question},
                 {"role": "assistant", "content": example.solution}]
     encoded = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True,
                                             return_assistant_tokens_mask=True)
     ids = encoded["input_ids"]
-    labels = [t if keep else -100 for t, keep in zip(ids, encoded["assistant_masks"])]
+    labels = [t if keep or loss_on_prompt else -100 for t, keep in zip(ids, encoded["assistant_masks"])]
     return ids, labels
 
 
@@ -72,8 +73,8 @@ def batch_examples(step: int, seed: int, params: ToySLMParams, toy: ToyParams,
     return batches[step % BUCKET_STEPS]
 
 
-def make_batch(tokenizer, examples: list[TrainingText]) -> dict[str, torch.Tensor]:
-    encoded = [encode_example(tokenizer, e) for e in examples]
+def make_batch(tokenizer, examples: list[TrainingText], loss_on_prompt: bool = False) -> dict[str, torch.Tensor]:
+    encoded = [encode_example(tokenizer, e, loss_on_prompt) for e in examples]
     width = max(len(ids) for ids, _ in encoded)
     pad = tokenizer.pad_token_id
     input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in encoded])
@@ -133,7 +134,7 @@ def train_slm(tokenizer, params: ToySLMParams, toy: ToyParams, *, seed: int, exc
     bar = tqdm(range(first_step, params.train_steps), desc="train slm", unit="step", disable=not progress,
                initial=first_step, total=params.train_steps)
     for step in bar:
-        batch = make_batch(tokenizer, batch_examples(step, seed, params, toy, exclude))
+        batch = make_batch(tokenizer, batch_examples(step, seed, params, toy, exclude), params.loss_on_prompt)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, params)
         loss = model(**batch).loss
