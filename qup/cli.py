@@ -116,6 +116,32 @@ def grade(
     typer.echo(f"graded {len(rows)} rows: {sum(verdicts)} correct", err=True)
 
 
+class Benchmark(str, Enum):
+    grading = "grading"
+    sampling = "sampling"
+
+
+@app.command()
+def bench(
+    name: Benchmark = typer.Argument(..., help="grading: qup's grader vs math-verify alone; sampling: the hf "
+                                               "engine vs a naive model.generate loop."),
+    pairs: int = typer.Option(20_000, help="grading: how many (output, gold) pairs."),
+    model: Path = typer.Option(Path("data/models/slm"), help="sampling: the model directory."),
+    prompts: int = typer.Option(64, help="sampling: how many prompts."),
+) -> None:
+    """Measure qup against a baseline in one run; the last line is `NAME: <ratio>x`."""
+    from qup import bench as benchmarks
+
+    log = lambda line: typer.echo(line)  # noqa: E731
+    if name is Benchmark.grading:
+        ratio = benchmarks.bench_grading(pairs, log=log)
+    else:
+        if not (model / "config.json").exists():
+            raise fail(f"{model}: no saved model there; run `dvc repro models` or pass --model")
+        ratio = benchmarks.bench_sampling(str(model), n_prompts=prompts, log=log)
+    typer.echo(f"{name.value}: {ratio:.1f}x")
+
+
 @app.command()
 def version() -> None:
     """Print qup's version."""

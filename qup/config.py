@@ -100,11 +100,42 @@ class ModelsParams(Strict):
     eval: EvalParams = EvalParams()
 
 
+class HFEngineParams(Strict):
+    """transformers in this process."""
+
+    engine: Literal["hf"] = "hf"
+    batch_size: int = Field(64, ge=1)
+    device: str | None = None  # None: cuda when available, else cpu
+
+
+EngineParams = HFEngineParams
+
+
+class EnginesParams(Strict):
+    """Which engine serves each role."""
+
+    slm: EngineParams = HFEngineParams(batch_size=128)
+
+
+class NativeParams(Strict):
+    """Rejection sampling: the SLM's own k samples per train problem."""
+
+    k: int = Field(8, ge=1)
+    temperature: float = Field(1.0, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_new_tokens: int = Field(128, ge=1)
+    prompt: str = "toy_solve"  # qup/prompts/<name>.v<N>.txt; real models: solve
+    pick: Literal["first", "random", "shortest"] = "first"
+    shard_size: int = Field(64, ge=1)  # problems per resumable shard
+
+
 class Params(Strict):
     seed: int = 0
     problems: ProblemsParams = ProblemsParams()
     toy: ToyParams = ToyParams()
     models: ModelsParams = ModelsParams()
+    engines: EnginesParams = EnginesParams()
+    native: NativeParams = NativeParams()
 
 
 class ParamsError(ValueError):

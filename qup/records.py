@@ -69,3 +69,32 @@ def rejected_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame(
         [{key: row.get(key) for key in REJECTED_SCHEMA} for row in rows], schema=REJECTED_SCHEMA
     )
+
+SAMPLE_SCHEMA = {
+    "problem_id": pl.String,
+    "sample": pl.Int64,
+    "response": pl.String,
+    "answer": pl.String,
+    "gold": pl.String,
+    "correct": pl.Boolean,
+    "n_tokens": pl.Int64,
+    "finish_reason": pl.String,
+    "engine": pl.String,
+    "model": pl.String,
+    "model_revision": pl.String,
+    "prompt": pl.String,
+}
+
+CORPUS_SCHEMA = {
+    "corpus": pl.String,
+    "problem_id": pl.String,
+    "trace_id": pl.String,
+    "parent_id": pl.String,
+    "question": pl.String,
+    "response": pl.String,
+    "answer": pl.String,
+    "gold": pl.String,
+    "engine": pl.String,
+    "model": pl.String,
+    "prompt": pl.String,
+}

@@ -36,3 +36,11 @@ class Engine(Protocol):
 
     def generate(self, conversations: list[Conversation], n: int, sampling: Sampling) -> list[list[Completion]]:
         ...
+
+
+def make_engine(params, model: dict, *, progress: bool = False) -> Engine:
+    """The engine ``params.engine`` names, serving the manifest entry ``model``."""
+    from qup.engines.registry import ENGINES
+
+    options = params.model_dump(exclude={"engine"})
+    return ENGINES[params.engine](model, progress=progress, **options)

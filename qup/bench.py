@@ -1,0 +1,100 @@
+"""Benchmarks: each measures qup against a baseline in the same run and returns the ratio."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+
+from qup.toy.world import generate_problems
+
+Log = Callable[[str], None]
+
+
+def grading_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """``n`` (model output, gold) pairs as a k=8 sampling run yields them: mostly numbers in every
+    written form, some LaTeX and expressions, right and wrong, several samples per problem."""
+    rng = random.Random(seed)
+    pairs = []
+    while len(pairs) < n:
+        kind = rng.choices(["int", "thousands", "decimal", "fraction", "latex_frac", "percent", "expr"],
+                           [50, 10, 10, 5, 10, 5, 10])[0]
+        a, b = rng.randint(1, 999), rng.randint(2, 12)
+        gold, equal_forms, wrong = {
+            "int": (str(a), [str(a), f"{a}.0", f"${a}$"], str(a + rng.randint(1, 9))),
+            "thousands": (f"{a * 1000 + b:,}", [str(a * 1000 + b), f"{a * 1000 + b:,}"], str(a * 1000)),
+            "decimal": (f"{a / 8:g}", [f"{a / 8:g}", f"{a}/8"], f"{a / 8 + 1:g}"),
+            "fraction": (f"{a}/{b}", [f"{a}/{b}", f"\\frac{{{a}}}{{{b}}}"], f"{a + 1}/{b}"),
+            "latex_frac": (f"\\frac{{{a}}}{{{b}}}", [f"\\dfrac{{{a}}}{{{b}}}", f"{a}/{b}"], f"\\frac{{{b}}}{{{a + b}}}"),
+            "percent": (f"{a}%", [f"{a}%", f"{a / 100:g}"], f"{a + 1}%"),
+            "expr": (f"{b}\\sqrt{{{a}}}", [f"{b}\\sqrt{{{a}}}", f"\\sqrt{{{a}}} \\cdot {b}"], f"{b + 1}\\sqrt{{{a}}}"),
+        }[kind]
+        for _ in range(8):
+            answer = rng.choice(equal_forms) if rng.random() < 0.7 else wrong
+            template = rng.choice(["So the answer is $\\boxed{{{}}}$.", "The answer is {}", "Answer: {}", "#### {}"])
+            pairs.append((f"Working it out step by step.\n{template.format(answer)}", gold))
+    return pairs[:n]
+
+
+def bench_grading(n: int = 20_000, workers: int = 2, log: Log = print) -> float:
+    """qup's grader (extraction, fast path, cached math-verify in workers) vs math-verify alone."""
+    from math_verify import parse, verify
+
+    from qup.grading import _strip, extract_answer, grade_many
+
+    pairs = grading_pairs(n)
+    started = time.perf_counter()
+    ours = grade_many(pairs, workers=workers)
+    qup_seconds = time.perf_counter() - started
+    log(f"qup grader: {n} pairs in {qup_seconds:.2f}s ({n / qup_seconds:,.0f} pairs/s)")
+
+    started = time.perf_counter()
+    baseline = []
+    for output, gold in pairs:
+        answer = extract_answer(output)
+        baseline.append(answer is not None and bool(verify(parse(f"${_strip(gold)}$"), parse(f"${_strip(answer)}$"))))
+    base_seconds = time.perf_counter() - started
+    log(f"math-verify alone: {n} pairs in {base_seconds:.2f}s ({n / base_seconds:,.0f} pairs/s)")
+    differ = [i for i, (x, y) in enumerate(zip(ours, baseline)) if x != y]
+    if differ:
+        i = differ[0]
+        raise AssertionError(f"{len(differ)} verdicts differ from math-verify's, first {pairs[i]}: qup {ours[i]}")
+    log(f"identical verdicts on all {n} pairs ({sum(ours)} correct)")
+    return base_seconds / qup_seconds
+
+
+def bench_sampling(model: str, n_prompts: int = 64, max_new_tokens: int = 96, batch_size: int = 64,
+                   log: Log = print) -> float:
+    """The hf engine vs a naive loop calling ``model.generate`` once per prompt; generated tokens/s."""
+    import torch
+
+    from qup.engines import Sampling
+    from qup.engines.hf import HFEngine
+
+    engine = HFEngine(model, batch_size=batch_size, progress=False)
+    questions = [p.question for p in generate_problems(n_prompts, seed=99, prefix="bench")]
+    conversations = [[{"role": "user", "content": q}] for q in questions]
+    sampling = Sampling(temperature=1.0, max_new_tokens=max_new_tokens, seed=0)
+
+    started = time.perf_counter()
+    completions = engine.generate(conversations, 1, sampling)
+    engine_seconds = time.perf_counter() - started
+    engine_tokens = sum(c[0].n_tokens for c in completions)
+    engine_rate = engine_tokens / engine_seconds
+    log(f"hf engine: {engine_tokens} tokens in {engine_seconds:.2f}s ({engine_rate:,.0f} tok/s)")
+
+    tokenizer, lm = engine.tokenizer, engine.lm
+    torch.manual_seed(0)
+    started = time.perf_counter()
+    naive_tokens = 0
+    with torch.inference_mode():
+        for conversation in conversations:
+            ids = torch.tensor([engine.encode(conversation)], device=engine.device)
+            out = lm.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True, temperature=1.0,
+                              top_k=0, max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id,
+                              pad_token_id=tokenizer.pad_token_id)
+            naive_tokens += out.shape[1] - ids.shape[1]
+    naive_seconds = time.perf_counter() - started
+    naive_rate = naive_tokens / naive_seconds
+    log(f"naive generate loop: {naive_tokens} tokens in {naive_seconds:.2f}s ({naive_rate:,.0f} tok/s)")
+    return engine_rate / naive_rate

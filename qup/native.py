@@ -1,0 +1,87 @@
+"""Rejection sampling: the SLM samples k solutions per problem; its correct ones form the native corpus."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import polars as pl
+
+from qup.engines import Engine, Sampling
+from qup.grading import extract_answer, grade_many
+from qup.prompts import Prompt
+from qup.records import CORPUS_SCHEMA, SAMPLE_SCHEMA
+from qup.shards import run_sharded
+
+
+def sample_problems(engine: Engine, problems: pl.DataFrame, *, prompt: Prompt, k: int, sampling: Sampling,
+                    model: dict, cache_dir: Path, shard_size: int) -> pl.DataFrame:
+    """k graded samples per problem, with provenance; resumes from finished shards in ``cache_dir``."""
+    rows = problems.select("id", "question", "answer").rows(named=True)
+    index = {row["id"]: i for i, row in enumerate(rows)}
+
+    def work(shard) -> pl.DataFrame:
+        conversations = [[{"role": "user", "content": prompt.render(question=r["question"])}] for r in shard]
+        completions = engine.generate(conversations, k, sampling, seeds=[index[r["id"]] for r in shard])
+        records = []
+        for r, samples in zip(shard, completions):
+            for j, c in enumerate(samples):
+                records.append({"problem_id": r["id"], "sample": j, "response": c.text,
+                                "answer": extract_answer(c.text), "gold": r["answer"], "n_tokens": c.n_tokens,
+                                "finish_reason": c.finish_reason, "engine": engine.name, "model": model["id"],
+                                "model_revision": model["revision"], "prompt": prompt.id})
+        verdicts = grade_many([(rec["response"], rec["gold"]) for rec in records])
+        for rec, verdict in zip(records, verdicts):
+            rec["correct"] = verdict
+        return pl.DataFrame(records, schema=SAMPLE_SCHEMA)
+
+    key = {"model": model["revision"], "engine": engine.name, "prompt": prompt.id, "k": k,
+           "sampling": sampling.__dict__}
+    return run_sharded(rows, work, key=key, cache_dir=cache_dir, shard_size=shard_size, desc="native",
+                       unit="sample", units_per_item=k)
+
+
+def pick_native_corpus(samples: pl.DataFrame, problems: pl.DataFrame, *, rule: str, seed: int) -> pl.DataFrame:
+    """One correct sample per solved problem, chosen by ``rule`` (first, random, shortest), never by reward."""
+    correct = samples.filter(pl.col("correct"))
+    if rule == "first":
+        chosen = correct.sort("problem_id", "sample").group_by("problem_id", maintain_order=True).first()
+    elif rule == "shortest":
+        chosen = correct.sort("problem_id", "n_tokens", "sample").group_by("problem_id", maintain_order=True).first()
+    elif rule == "random":
+        rng = random.Random(seed)
+        groups = correct.sort("problem_id", "sample").partition_by("problem_id", maintain_order=True)
+        chosen = pl.concat([g[rng.randrange(g.height)] for g in groups]) if groups else correct
+    else:
+        raise ValueError(f"unknown pick rule {rule!r}; choose first, random or shortest")
+    questions = problems.select(pl.col("id").alias("problem_id"), "question")
+    return (
+        chosen.join(questions, on="problem_id", how="left")
+        .with_columns(
+            pl.lit("native").alias("corpus"),
+            pl.format("native:{}:{}", "problem_id", "sample").alias("trace_id"),
+            pl.lit(None, dtype=pl.String).alias("parent_id"),
+        )
+        .select(list(CORPUS_SCHEMA))
+        .cast(CORPUS_SCHEMA)
+        .sort("problem_id")
+    )
+
+
+def native_metrics(samples: pl.DataFrame, n_problems: int, k: int) -> dict:
+    """pass@1 (mean over all samples), pass@k, coverage, lengths and unparseable outputs."""
+    per_problem = samples.group_by("problem_id").agg(pl.col("correct").any().alias("solved"))
+    solved = int(per_problem["solved"].sum())
+    return {
+        "problems": n_problems,
+        "k": k,
+        "samples": samples.height,
+        "pass_at_1": float(samples["correct"].mean()),
+        "pass_at_k": solved / n_problems,
+        "coverage": solved / n_problems,
+        "shared_problems": solved,
+        "mean_tokens": float(samples["n_tokens"].mean()),
+        "mean_chars": float(samples["response"].str.len_chars().mean()),
+        "no_answer": int(samples["answer"].is_null().sum()),
+        "truncated": int((samples["finish_reason"] == "length").sum()),
+    }
