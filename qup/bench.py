@@ -11,14 +11,17 @@ from qup.toy.world import generate_problems
 Log = Callable[[str], None]
 
 
-def grading_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
-    """``n`` (model output, gold) pairs as a k=8 sampling run yields them: mostly numbers in every
-    written form, some LaTeX and expressions, right and wrong, several samples per problem."""
+def grading_pairs(n: int, expression_share: float = 0.05, seed: int = 0) -> list[tuple[str, str]]:
+    """``n`` (model output, gold) pairs as a k=8 sampling run yields them: numbers in every written
+    form (integers, thousands, decimals, fractions, LaTeX fractions, percentages) and, at
+    ``expression_share``, surds that only math-verify can settle; right and wrong answers."""
     rng = random.Random(seed)
+    numeric = [("int", 50), ("thousands", 10), ("decimal", 10), ("fraction", 5), ("latex_frac", 10), ("percent", 5)]
+    kinds = [k for k, _ in numeric] + ["expr"]
+    weights = [w / 90 * (1 - expression_share) for _, w in numeric] + [expression_share]
     pairs = []
     while len(pairs) < n:
-        kind = rng.choices(["int", "thousands", "decimal", "fraction", "latex_frac", "percent", "expr"],
-                           [50, 10, 10, 5, 10, 5, 10])[0]
+        kind = rng.choices(kinds, weights)[0]
         a, b = rng.randint(1, 999), rng.randint(2, 12)
         gold, equal_forms, wrong = {
             "int": (str(a), [str(a), f"{a}.0", f"${a}$"], str(a + rng.randint(1, 9))),
@@ -36,13 +39,15 @@ def grading_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
     return pairs[:n]
 
 
-def bench_grading(n: int = 20_000, workers: int = 2, log: Log = print) -> float:
-    """qup's grader (extraction, fast path, cached math-verify in workers) vs math-verify alone."""
+def bench_grading(n: int = 20_000, expression_share: float = 0.05, workers: int = 2, log: Log = print) -> float:
+    """qup's grader (extraction, fast path, math-verify once per distinct pair in workers) vs
+    math-verify alone on the same extracted answers."""
     from math_verify import parse, verify
 
     from qup.grading import _strip, extract_answer, grade_many
 
-    pairs = grading_pairs(n)
+    pairs = grading_pairs(n, expression_share)
+    log(f"{n} pairs, {expression_share:.0%} of problems with expression answers")
     started = time.perf_counter()
     ours = grade_many(pairs, workers=workers)
     qup_seconds = time.perf_counter() - started

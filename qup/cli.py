@@ -126,6 +126,7 @@ def bench(
     name: Benchmark = typer.Argument(..., help="grading: qup's grader vs math-verify alone; sampling: the hf "
                                                "engine vs a naive model.generate loop."),
     pairs: int = typer.Option(20_000, help="grading: how many (output, gold) pairs."),
+    expression_share: float = typer.Option(0.05, help="grading: share of problems whose answer is an expression."),
     model: Path = typer.Option(Path("data/models/slm"), help="sampling: the model directory."),
     prompts: int = typer.Option(64, help="sampling: how many prompts."),
 ) -> None:
@@ -134,7 +135,7 @@ def bench(
 
     log = lambda line: typer.echo(line)  # noqa: E731
     if name is Benchmark.grading:
-        ratio = benchmarks.bench_grading(pairs, log=log)
+        ratio = benchmarks.bench_grading(pairs, expression_share, log=log)
     else:
         if not (model / "config.json").exists():
             raise fail(f"{model}: no saved model there; run `dvc repro models` or pass --model")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -108,7 +108,51 @@ class HFEngineParams(Strict):
     device: str | None = None  # None: cuda when available, else cpu
 
 
-EngineParams = HFEngineParams
+class OpenAIEngineParams(Strict):
+    """Any OpenAI-compatible endpoint; the key comes from the environment variable ``api_key_env``."""
+
+    engine: Literal["openai"]
+    base_url: str
+    model: str | None = None  # the server's model name; None: the manifest's id
+    api_key_env: str | None = "OPENAI_API_KEY"  # None: a local server that needs no key
+    concurrency: int = Field(16, ge=1)
+    max_retries: int = Field(6, ge=0)
+    timeout: float = Field(120.0, gt=0)
+
+
+class SGLangEngineParams(Strict):
+    """An SGLang server qup launches (from ``python``, e.g. a serving venv) or reaches at ``url``."""
+
+    engine: Literal["sglang"]
+    url: str | None = None  # set: use that server; None: launch one on 127.0.0.1
+    python: str | None = None  # the Python that has sglang; None: this one
+    port: int | None = None  # None: a free port
+    device: str | None = None  # e.g. cpu
+    tp_size: int = Field(1, ge=1)
+    dp_size: int = Field(1, ge=1)
+    router: bool = True  # dp_size > 1: launch through sglang_router
+    mem_fraction: float | None = Field(None, gt=0, le=1)
+    max_running_requests: int | None = Field(None, ge=1)
+    lora_paths: list[str] = []
+    extra_args: list[str] = []
+    startup_timeout: float = Field(600, gt=0)
+    concurrency: int = Field(32, ge=1)
+    request_timeout: float = Field(600, gt=0)
+
+
+class VLLMEngineParams(Strict):
+    """vLLM's offline engine in this process."""
+
+    engine: Literal["vllm"]
+    dtype: str = "auto"
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    tensor_parallel_size: int = Field(1, ge=1)
+    max_model_len: int | None = None
+    enable_lora: bool = False
+
+
+EngineParams = Annotated[HFEngineParams | OpenAIEngineParams | SGLangEngineParams | VLLMEngineParams,
+                         Field(discriminator="engine")]
 
 
 class EnginesParams(Strict):

@@ -133,26 +133,24 @@ def is_correct(output: str, gold: str) -> bool:
     return answers_match(extract_answer(output), gold)
 
 
-def _grade_chunk(pairs: Sequence[tuple[str, str]]) -> list[bool]:
-    return [is_correct(output, gold) for output, gold in pairs]
+def _verify_chunk(pairs: Sequence[tuple[str, str]]) -> list[bool]:
+    return [verify_with_math_verify(_strip(answer), _strip(gold)) for answer, gold in pairs]
 
 
-def grade_many(pairs: Iterable[tuple[str, str]], *, workers: int = 2, chunk: int = 512) -> list[bool]:
-    """Grade ``(output, gold)`` pairs; what the fast path cannot settle goes to worker processes."""
-    pairs = list(pairs)
-    verdicts: list[bool | None] = []
-    for output, gold in pairs:
-        answer = extract_answer(output)
-        verdicts.append(False if answer is None or not answer.strip() else fast_verdict(answer, gold))
-    slow = [i for i, v in enumerate(verdicts) if v is None]
-    if slow:
-        slow_pairs = [pairs[i] for i in slow]
-        chunks = [slow_pairs[i:i + chunk] for i in range(0, len(slow_pairs), chunk)]
-        if workers > 1 and len(chunks) > 1:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                results = [v for part in pool.map(_grade_chunk, chunks) for v in part]
-        else:
-            results = [v for part in map(_grade_chunk, chunks) for v in part]
-        for i, verdict in zip(slow, results):
-            verdicts[i] = verdict
-    return [bool(v) for v in verdicts]
+def grade_many(pairs: Iterable[tuple[str, str]], *, workers: int = 2, chunk: int = 256) -> list[bool]:
+    """Grade ``(output, gold)`` pairs. The fast path settles plain numbers here; each distinct
+    (answer, gold) pair it cannot settle goes to math-verify once, in worker processes."""
+    answers = [(extract_answer(output), gold) for output, gold in pairs]
+    verdicts: dict[tuple[str, str], bool | None] = {}
+    for answer, gold in answers:
+        if answer is not None and answer.strip() and (answer, gold) not in verdicts:
+            verdicts[(answer, gold)] = fast_verdict(answer, gold)
+    slow = [pair for pair, verdict in verdicts.items() if verdict is None]
+    chunks = [slow[i:i + chunk] for i in range(0, len(slow), chunk)]
+    if workers > 1 and len(chunks) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = [v for part in pool.map(_verify_chunk, chunks) for v in part]
+    else:
+        results = [v for part in map(_verify_chunk, chunks) for v in part]
+    verdicts.update(zip(slow, results))
+    return [bool(answer is not None and answer.strip() and verdicts[(answer, gold)]) for answer, gold in answers]

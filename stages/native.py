@@ -27,8 +27,11 @@ def main() -> None:
     sampling = Sampling(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
                         seed=params.seed)
     started = time.perf_counter()
-    samples = sample_problems(engine, problems, prompt=load_prompt(cfg.prompt), k=cfg.k, sampling=sampling,
-                              model=slm, cache_dir=CACHE, shard_size=cfg.shard_size)
+    try:
+        samples = sample_problems(engine, problems, prompt=load_prompt(cfg.prompt), k=cfg.k, sampling=sampling,
+                                  model=slm, cache_dir=CACHE, shard_size=cfg.shard_size)
+    finally:
+        engine.close()
     seconds = time.perf_counter() - started
     corpus = pick_native_corpus(samples, problems, rule=cfg.pick, seed=params.seed)
     write_parquet(samples, "data/samples/native.parquet")

@@ -16,6 +16,7 @@ MINIATURE = {
     "problems": {"n_train": 30, "n_test": 12},
     "models": {"toy_slm": {"train_steps": 12, "warmup_steps": 2, "checkpoint_every": 5, "threads": 1},
                "eval": {"k": 2, "max_new_tokens": 40, "batch_size": 32}},
+    "native": {"k": 2, "max_new_tokens": 40, "shard_size": 8},
 }
 
 
@@ -58,7 +59,7 @@ def study(tmp_path):
 
 
 @pytest.mark.slow
-def test_repro_builds_problems_and_models_and_exp_run_reruns_them(study):
+def test_repro_builds_every_stage_and_exp_run_reruns_what_changed(study):
     dvc = [sys.executable, "-m", "dvc"]
     run(dvc + ["repro"], study)
     assert pl.read_parquet(study / "data/problems/train.parquet").height == 30
@@ -67,8 +68,14 @@ def test_repro_builds_problems_and_models_and_exp_run_reruns_them(study):
     assert 0 <= metrics["slm_greedy_accuracy"] <= 1 and 0 <= metrics["slm_pass_at_k"] <= 1
     manifest = json.loads((study / "data/models/manifest.json").read_text())
     assert manifest["models"][0]["id"] == "toy" and (study / "data/models/slm/config.json").exists()
+    samples = pl.read_parquet(study / "data/samples/native.parquet")
+    assert samples.height == 60 and samples["prompt"].unique().to_list() == ["toy_solve@v1"]
+    native = json.loads((study / "metrics/native.json").read_text())
+    corpus = pl.read_parquet(study / "data/corpora/native.parquet")
+    assert corpus.height == native["shared_problems"] and corpus["problem_id"].is_unique().all()
     assert "up to date" in run(dvc + ["status"], study)
 
     out = run(dvc + ["exp", "run", "-S", "problems.n_train=20"], study)
     assert "Running stage 'problems'" in out and "Running stage 'models'" in out
+    assert "Running stage 'native'" in out
     assert pl.read_parquet(study / "data/problems/train.parquet").height == 20

@@ -28,14 +28,27 @@ class Completion:
     finish_reason: str  # "stop" (end of turn) or "length" (token budget spent)
 
 
+def request_seed(seed: int, index: int, sample: int) -> int:
+    """The seed of one request (a conversation's ``sample``-th completion): stable under any batching."""
+    return (seed * 1_000_003 + index * 10_007 + sample) % (2**63 - 1)
+
+
 class Engine(Protocol):
-    """Generates ``n`` completions for each conversation (its chat template applied once)."""
+    """Generates ``n`` completions for each conversation (its chat template applied once).
+
+    ``seeds`` holds one seed per conversation (default: its index); sample j of a conversation
+    draws from ``request_seed(sampling.seed, seeds[i], j)`` where the engine can seed requests.
+    """
 
     name: str
     model: str
 
-    def generate(self, conversations: list[Conversation], n: int, sampling: Sampling) -> list[list[Completion]]:
+    def generate(self, conversations: list[Conversation], n: int, sampling: Sampling,
+                 seeds: list[int] | None = None) -> list[list[Completion]]:
         ...
+
+    def close(self) -> None:
+        """Release what the engine holds (a server it started, say)."""
 
 
 def make_engine(params, model: dict, *, progress: bool = False) -> Engine:
@@ -43,4 +56,6 @@ def make_engine(params, model: dict, *, progress: bool = False) -> Engine:
     from qup.engines.registry import ENGINES
 
     options = params.model_dump(exclude={"engine"})
+    if "model" in options:  # an engine's own name for the model, where the server knows it otherwise
+        options["model_name"] = options.pop("model")
     return ENGINES[params.engine](model, progress=progress, **options)

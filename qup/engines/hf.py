@@ -13,14 +13,9 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
-from qup.engines import Completion, Conversation, Sampling
+from qup.engines import Completion, Conversation, Sampling, request_seed
 
 DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def request_seed(seed: int, index: int, sample: int) -> int:
-    """The seed of one request: stable under any batching."""
-    return (seed * 1_000_003 + index * 10_007 + sample) % (2**63 - 1)
 
 
 def _top_p_filter(probs: torch.Tensor, top_p: float) -> torch.Tensor:
@@ -52,6 +47,9 @@ class HFEngine:
         self._cache_arg = "cache" if "cache" in inspect.signature(self.lm.forward).parameters else "past_key_values"
         self.batch_size = batch_size
         self.progress = progress
+
+    def close(self) -> None:
+        """Nothing to release: the model lives as long as this object."""
 
     def encode(self, conversation: Conversation) -> list[int]:
         """The prompt's token ids: the chat template applied once, ready for the answer."""

@@ -10,4 +10,22 @@ def _hf(model: dict, *, progress: bool, batch_size: int, device: str | None):
                     progress=progress, revision=None)
 
 
-ENGINES = {"hf": _hf}
+def _openai(model: dict, *, progress: bool, model_name: str | None = None, **options):
+    from qup.engines.api import OpenAIEngine
+
+    return OpenAIEngine(model_name or model["id"], progress=progress, **options)
+
+
+def _sglang(model: dict, *, progress: bool, **options):
+    from qup.engines.sglang import SGLangEngine
+
+    return SGLangEngine(model["path"], progress=progress, **options)
+
+
+def _vllm(model: dict, *, progress: bool, **options):
+    from qup.engines.vllm import VLLMEngine
+
+    return VLLMEngine(model["path"], progress=progress, **options)
+
+
+ENGINES = {"hf": _hf, "openai": _openai, "sglang": _sglang, "vllm": _vllm}

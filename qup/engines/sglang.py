@@ -1,0 +1,192 @@
+"""SGLang: qup launches ``sglang.launch_server`` (or the data-parallel router) or connects to a URL.
+
+The client side needs no SGLang install: the server may run from another Python (``python`` in
+params, e.g. a separate serving venv). Prompts go to the native ``/generate`` API as token ids
+(the chat template applied once, here), k copies of a prompt per request as SGLang's docs advise
+over ``n>1``, with at most ``concurrency`` requests in flight. A server qup started is stopped on
+exit, on error and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from qup.engines import Completion, Conversation, Sampling, request_seed
+
+
+class ServerFailed(RuntimeError):
+    """The inference server did not come up, or died."""
+
+
+def sglang_command(model_path: str, *, python: str, port: int, device: str | None = None, tp_size: int = 1,
+                   dp_size: int = 1, router: bool = True, mem_fraction: float | None = None,
+                   max_running_requests: int | None = None, lora_paths: list[str] | None = None,
+                   extra_args: list[str] | None = None) -> list[str]:
+    """The command line that serves ``model_path`` on 127.0.0.1:``port``.
+
+    With ``dp_size > 1`` and ``router``, SGLang's router launches and balances the replicas,
+    which its maintainers recommend over the server's own ``--dp-size``.
+    """
+    module = "sglang_router.launch_server" if dp_size > 1 and router else "sglang.launch_server"
+    cmd = [python, "-m", module, "--model-path", model_path, "--host", "127.0.0.1", "--port", str(port)]
+    if device:
+        cmd += ["--device", device]
+    if tp_size > 1:
+        cmd += ["--tp-size", str(tp_size)]
+    if dp_size > 1:
+        cmd += ["--dp-size", str(dp_size)]
+    if mem_fraction is not None:
+        cmd += ["--mem-fraction-static", str(mem_fraction)]
+    if max_running_requests is not None:
+        cmd += ["--max-running-requests", str(max_running_requests)]
+    if lora_paths:
+        cmd += ["--enable-lora", "--lora-paths", *lora_paths]
+    return cmd + list(extra_args or [])
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _post(url: str, payload: dict, timeout: float) -> object:
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+class SGLangServer:
+    """A server process qup owns: started in its own process group, stopped with it."""
+
+    def __init__(self, cmd: list[str], port: int, *, startup_timeout: float = 600, env: dict | None = None):
+        self.cmd, self.port, self.startup_timeout = cmd, port, startup_timeout
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = Path(tempfile.mkstemp(prefix="qup-sglang-", suffix=".log")[1])
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+                                        env={**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
+                                             **(env or {})})
+        atexit.register(self.stop)
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerFailed(f"the server exited with code {self.process.returncode} while starting: "
+                                   f"{' '.join(self.cmd)}\n{self._log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=5) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(1.0)
+        raise ServerFailed(f"the server was not healthy after {self.startup_timeout:.0f}s: {' '.join(self.cmd)}\n"
+                           f"{self._log_tail()}")
+
+    def stop(self) -> None:
+        """Stop the server and every process it started (idempotent)."""
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+            except ProcessLookupError:
+                pass
+        self._log.close()
+        atexit.unregister(self.stop)
+
+
+class SGLangEngine:
+    """Generation through an SGLang server's native ``/generate`` API."""
+
+    name = "sglang"
+
+    def __init__(self, model: str, *, url: str | None = None, python: str | None = None, port: int | None = None,
+                 device: str | None = None, tp_size: int = 1, dp_size: int = 1, router: bool = True,
+                 mem_fraction: float | None = None, max_running_requests: int | None = None,
+                 lora_paths: list[str] | None = None, extra_args: list[str] | None = None,
+                 startup_timeout: float = 600, concurrency: int = 32, request_timeout: float = 600,
+                 progress: bool = True):
+        from transformers import AutoTokenizer
+
+        self.model = model
+        self.tokenizer = AutoTokenizer.from_pretrained(model)
+        self.concurrency, self.request_timeout, self.progress = concurrency, request_timeout, progress
+        self.server: SGLangServer | None = None
+        if url is None:
+            port = port or free_port()
+            cmd = sglang_command(model, python=python or sys.executable, port=port, device=device, tp_size=tp_size,
+                                 dp_size=dp_size, router=router, mem_fraction=mem_fraction,
+                                 max_running_requests=max_running_requests, lora_paths=lora_paths,
+                                 extra_args=extra_args)
+            self.server = SGLangServer(cmd, port, startup_timeout=startup_timeout)
+            url = self.server.url
+        self.url = url.rstrip("/")
+
+    def __enter__(self) -> SGLangEngine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+    def encode(self, conversation: Conversation) -> list[int]:
+        return self.tokenizer.apply_chat_template(conversation, tokenize=True, add_generation_prompt=True,
+                                                  return_dict=True)["input_ids"]
+
+    def generate(self, conversations: list[Conversation], n: int, sampling: Sampling,
+                 seeds: list[int] | None = None) -> list[list[Completion]]:
+        """``n`` completions per conversation. Each copy carries its own ``sampling_seed``, which
+        SGLang honours when the server runs with ``--enable-deterministic-inference``."""
+        params = {"temperature": sampling.temperature, "top_p": sampling.top_p,
+                  "max_new_tokens": sampling.max_new_tokens}
+        prompts = [self.encode(c) for c in conversations]
+        seeds = list(range(len(prompts))) if seeds is None else seeds
+
+        def one(job: tuple[list[int], int]) -> list[Completion]:
+            ids, seed = job
+            per_copy = [{**params, "sampling_seed": request_seed(sampling.seed, seed, j)} for j in range(n)]
+            outputs = _post(f"{self.url}/generate", {"input_ids": [ids] * n, "sampling_params": per_copy},
+                            self.request_timeout)
+            return [Completion(o["text"], o["meta_info"]["completion_tokens"],
+                               "length" if o["meta_info"]["finish_reason"]["type"] == "length" else "stop")
+                    for o in outputs]
+
+        results = []
+        with ThreadPoolExecutor(self.concurrency) as pool, \
+                tqdm(total=len(prompts) * n, desc=f"generate ({self.name})", unit="sample",
+                     disable=not self.progress) as bar:
+            for completions in pool.map(one, zip(prompts, seeds)):
+                results.append(completions)
+                bar.update(n)
+        return results

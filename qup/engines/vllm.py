@@ -1,0 +1,51 @@
+"""vLLM's offline ``LLM``, in this process: the chat template applied once, n samples per prompt."""
+
+from __future__ import annotations
+
+from qup.engines import Completion, Conversation, Sampling, request_seed
+
+
+class VLLMEngine:
+    """Generation with ``vllm.LLM`` and one ``SamplingParams(n=..., seed=...)`` per prompt."""
+
+    name = "vllm"
+
+    def __init__(self, model: str, *, dtype: str = "auto", gpu_memory_utilization: float = 0.9,
+                 tensor_parallel_size: int = 1, max_model_len: int | None = None, enable_lora: bool = False,
+                 progress: bool = True):
+        from vllm import LLM
+
+        self.model = model
+        self.llm = LLM(model=model, dtype=dtype, gpu_memory_utilization=gpu_memory_utilization,
+                       tensor_parallel_size=tensor_parallel_size, max_model_len=max_model_len,
+                       enable_lora=enable_lora)
+        self.tokenizer = self.llm.get_tokenizer()
+        self.progress = progress
+
+    def close(self) -> None:
+        """Nothing to release: the model lives as long as this object."""
+
+    def encode(self, conversation: Conversation) -> list[int]:
+        return self.tokenizer.apply_chat_template(conversation, tokenize=True, add_generation_prompt=True,
+                                                  return_dict=True)["input_ids"]
+
+    def generate(self, conversations: list[Conversation], n: int, sampling: Sampling,
+                 seeds: list[int] | None = None) -> list[list[Completion]]:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        seeds = list(range(len(conversations))) if seeds is None else seeds
+        greedy = sampling.temperature == 0
+        prompts, params = [], []
+        for conversation, seed in zip(conversations, seeds):
+            ids = self.encode(conversation)
+            # vLLM rejects n > 1 with greedy decoding: ask for copies instead
+            for j in range(n if greedy else 1):
+                prompts.append(TokensPrompt(prompt_token_ids=ids))
+                params.append(SamplingParams(n=1 if greedy else n, temperature=sampling.temperature,
+                                             top_p=sampling.top_p, max_tokens=sampling.max_new_tokens,
+                                             seed=request_seed(sampling.seed, seed, j)))
+        outputs = self.llm.generate(prompts, params, use_tqdm=self.progress)
+        flat = [Completion(o.text, len(o.token_ids), "length" if o.finish_reason == "length" else "stop")
+                for request in outputs for o in request.outputs]
+        return [flat[i * n:(i + 1) * n] for i in range(len(conversations))]
