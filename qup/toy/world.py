@@ -18,7 +18,7 @@ ADD_PHRASES = ["{Name} buys {n} more.", "{Name} finds {n} more.", "{Name} gets {
 SUB_PHRASES = ["{Name} gives away {n}.", "{Name} loses {n}.", "{Name} sells {n}."]
 MUL_PHRASES = ["{Name} then has {n} times as many."]
 
-MAX_VALUE = 60
+MAX_VALUE = 40
 
 
 @dataclass(frozen=True)
@@ -73,16 +73,16 @@ def apply(op: str, left: int, right: int) -> int:
 
 
 def _next_step(rng: random.Random, value: int, allow_multiply: bool) -> Step:
-    ops = ["+", "-"] if value + 2 <= MAX_VALUE else ["-"]
+    ops = ["+", "-"] if value + 1 <= MAX_VALUE else ["-"]
     if allow_multiply and value * 2 <= MAX_VALUE:
         ops.append("*")
     if value <= 2:
         ops.remove("-")
     op = rng.choice(ops)
     if op == "+":
-        right = rng.randint(2, min(12, MAX_VALUE - value))
+        right = rng.randint(1, min(9, MAX_VALUE - value))
     elif op == "-":
-        right = rng.randint(1, min(12, value - 1))
+        right = rng.randint(1, min(9, value - 1))
     else:
         right = rng.choice([k for k in (2, 3) if value * k <= MAX_VALUE])
     return Step(op, value, right, apply(op, value, right))
@@ -92,7 +92,7 @@ def generate_problem(rng: random.Random, problem_id: str, *, min_steps: int = 2,
                      max_steps: int = 4, allow_multiply: bool = True) -> ToyProblem:
     """Draw one problem from ``rng``."""
     name, item = rng.choice(NAMES), rng.choice(ITEMS)
-    start = rng.randint(3, 30)
+    start = rng.randint(3, 20)
     steps: list[Step] = []
     value = start
     for _ in range(rng.randint(min_steps, max_steps)):
