@@ -69,8 +69,9 @@ def bench_grading(n: int = 20_000, expression_share: float = 0.05, workers: int 
 
 
 def bench_sampling(model: str, n_prompts: int = 64, max_new_tokens: int = 96, batch_size: int = 64,
-                   log: Log = print) -> float:
-    """The hf engine vs a naive loop calling ``model.generate`` once per prompt; generated tokens/s."""
+                   serving_python: str | None = None, log: Log = print) -> float:
+    """The hf engine vs a naive loop calling ``model.generate`` once per prompt, in generated tokens/s.
+    With ``serving_python`` (a Python with vLLM), vLLM's server is measured against the hf engine too."""
     import torch
 
     from qup.engines import Sampling
@@ -102,4 +103,24 @@ def bench_sampling(model: str, n_prompts: int = 64, max_new_tokens: int = 96, ba
     naive_seconds = time.perf_counter() - started
     naive_rate = naive_tokens / naive_seconds
     log(f"naive generate loop: {naive_tokens} tokens in {naive_seconds:.2f}s ({naive_rate:,.0f} tok/s)")
+    if serving_python:
+        vllm_rate = _vllm_server_rate(model, serving_python, conversations, sampling, log)
+        log(f"vllm server vs hf engine: {vllm_rate / engine_rate:.1f}x")
     return engine_rate / naive_rate
+
+
+def _vllm_server_rate(model: str, python: str, conversations, sampling, log: Log) -> float:
+    from qup.engines.api import OpenAIEngine
+    from qup.engines.server import ManagedServer, free_port, vllm_server_command
+
+    port = free_port()
+    cmd = vllm_server_command(model, python=python, port=port, dtype="bfloat16", gpu_memory_utilization=0.1)
+    with ManagedServer(cmd, port) as server:
+        client = OpenAIEngine(model, base_url=f"{server.url}/v1", api_key_env=None, concurrency=64, progress=False)
+        client.generate(conversations[:2], 1, sampling)  # warm-up
+        started = time.perf_counter()
+        completions = client.generate(conversations, 1, sampling)
+        seconds = time.perf_counter() - started
+    tokens = sum(c[0].n_tokens for c in completions)
+    log(f"vllm server (openai engine): {tokens} tokens in {seconds:.2f}s ({tokens / seconds:,.0f} tok/s)")
+    return tokens / seconds

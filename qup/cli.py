@@ -129,6 +129,8 @@ def bench(
     expression_share: float = typer.Option(0.05, help="grading: share of problems whose answer is an expression."),
     model: Path = typer.Option(Path("data/models/slm"), help="sampling: the model directory."),
     prompts: int = typer.Option(64, help="sampling: how many prompts."),
+    serving_python: Path | None = typer.Option(None, help="sampling: a Python with vLLM, to measure its server too "
+                                                          "(e.g. .venv-serve/bin/python)."),
 ) -> None:
     """Measure qup against a baseline in one run; the last line is `NAME: <ratio>x`."""
     from qup import bench as benchmarks
@@ -139,7 +141,8 @@ def bench(
     else:
         if not (model / "config.json").exists():
             raise fail(f"{model}: no saved model there; run `dvc repro models` or pass --model")
-        ratio = benchmarks.bench_sampling(str(model), n_prompts=prompts, log=log)
+        ratio = benchmarks.bench_sampling(str(model), n_prompts=prompts, log=log,
+                                          serving_python=str(serving_python) if serving_python else None)
     typer.echo(f"{name.value}: {ratio:.1f}x")
 
 

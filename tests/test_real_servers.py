@@ -11,8 +11,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ import pytest
 from qup.config import ToySLMParams
 from qup.engines import Sampling
 from qup.engines.api import OpenAIEngine
+from qup.engines.server import ManagedServer, free_port, vllm_server_command
 from qup.toy.tokenizer import build_char_tokenizer
 from qup.toy.train_slm import build_model
 
@@ -44,12 +43,6 @@ def servable_model(tmp_path_factory):
     build_model(tokenizer, params, seed=0).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def port_open(port):
@@ -85,29 +78,15 @@ def test_sglang_engine_launches_the_server_generates_k_samples_and_stops_it(serv
     assert not port_open(port)
 
 
-def test_openai_engine_drives_a_vllm_server(servable_model, tmp_path):
+def test_openai_engine_drives_a_vllm_server(servable_model):
     port = free_port()
-    log = (tmp_path / "vllm.log").open("wb")
-    server = subprocess.Popen(
-        [SERVING_PYTHON, "-m", "vllm.entrypoints.openai.api_server", "--model", str(servable_model),
-         "--host", "127.0.0.1", "--port", str(port), "--dtype", "bfloat16", "--gpu-memory-utilization", "0.1"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    try:
-        deadline = time.monotonic() + 400
-        while True:
-            assert server.poll() is None, (tmp_path / "vllm.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "vLLM server did not come up"
-            try:
-                if urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).status == 200:
-                    break
-            except OSError:
-                time.sleep(1)
-        engine = OpenAIEngine(str(servable_model), base_url=f"http://127.0.0.1:{port}/v1", api_key_env=None,
-                              concurrency=4, progress=False)
+    cmd = vllm_server_command(str(servable_model), python=SERVING_PYTHON, port=port, dtype="bfloat16",
+                              gpu_memory_utilization=0.1)
+    with ManagedServer(cmd, port, startup_timeout=400) as server:
+        engine = OpenAIEngine(str(servable_model), base_url=f"{server.url}/v1", api_key_env=None, concurrency=4,
+                              progress=False)
         check_completions(engine.generate(CONVERSATIONS, 4, SAMPLING), 4)
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=60)
+    assert not port_open(port)
 
 
 def test_vllm_offline_engine(servable_model, tmp_path):

@@ -9,26 +9,15 @@ exit, on error and on Ctrl-C.
 
 from __future__ import annotations
 
-import atexit
 import json
-import os
-import signal
-import subprocess
 import sys
-import tempfile
-import time
-import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from qup.engines import Completion, Conversation, Sampling, request_seed
-
-
-class ServerFailed(RuntimeError):
-    """The inference server did not come up, or died."""
+from qup.engines.server import ManagedServer, free_port
 
 
 def sglang_command(model_path: str, *, python: str, port: int, device: str | None = None, tp_size: int = 1,
@@ -57,70 +46,10 @@ def sglang_command(model_path: str, *, python: str, port: int, device: str | Non
     return cmd + list(extra_args or [])
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _post(url: str, payload: dict, timeout: float) -> object:
     request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read())
-
-
-class SGLangServer:
-    """A server process qup owns: started in its own process group, stopped with it."""
-
-    def __init__(self, cmd: list[str], port: int, *, startup_timeout: float = 600, env: dict | None = None):
-        self.cmd, self.port, self.startup_timeout = cmd, port, startup_timeout
-        self.url = f"http://127.0.0.1:{port}"
-        self.log_path = Path(tempfile.mkstemp(prefix="qup-sglang-", suffix=".log")[1])
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
-                                        env={**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
-                                             **(env or {})})
-        atexit.register(self.stop)
-        try:
-            self._wait_healthy()
-        except BaseException:
-            self.stop()
-            raise
-
-    def _log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise ServerFailed(f"the server exited with code {self.process.returncode} while starting: "
-                                   f"{' '.join(self.cmd)}\n{self._log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=5) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(1.0)
-        raise ServerFailed(f"the server was not healthy after {self.startup_timeout:.0f}s: {' '.join(self.cmd)}\n"
-                           f"{self._log_tail()}")
-
-    def stop(self) -> None:
-        """Stop the server and every process it started (idempotent)."""
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-            except ProcessLookupError:
-                pass
-        self._log.close()
-        atexit.unregister(self.stop)
 
 
 class SGLangEngine:
@@ -139,14 +68,14 @@ class SGLangEngine:
         self.model = model
         self.tokenizer = AutoTokenizer.from_pretrained(model)
         self.concurrency, self.request_timeout, self.progress = concurrency, request_timeout, progress
-        self.server: SGLangServer | None = None
+        self.server: ManagedServer | None = None
         if url is None:
             port = port or free_port()
             cmd = sglang_command(model, python=python or sys.executable, port=port, device=device, tp_size=tp_size,
                                  dp_size=dp_size, router=router, mem_fraction=mem_fraction,
                                  max_running_requests=max_running_requests, lora_paths=lora_paths,
                                  extra_args=extra_args)
-            self.server = SGLangServer(cmd, port, startup_timeout=startup_timeout)
+            self.server = ManagedServer(cmd, port, startup_timeout=startup_timeout)
             url = self.server.url
         self.url = url.rstrip("/")
 
