@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -76,6 +76,7 @@ class ToySLMParams(Strict):
     intermediate_size: int = Field(256, ge=8)
     num_layers: int = Field(3, ge=1)
     num_heads: int = Field(4, ge=1)
+    head_dim: int | None = Field(32, ge=8)  # None: hidden_size / num_heads; vLLM's CPU kernels need 32, 64, ...
     max_positions: int = Field(512, ge=64)
     train_steps: int = Field(1400, ge=1)
     batch_size: int = Field(16, ge=1)
@@ -100,19 +101,17 @@ class ModelsParams(Strict):
     eval: EvalParams = EvalParams()
 
 
-class HFEngineParams(Strict):
+class HFOptions(Strict):
     """transformers in this process."""
 
-    engine: Literal["hf"] = "hf"
     batch_size: int = Field(64, ge=1)
     device: str | None = None  # None: cuda when available, else cpu
 
 
-class OpenAIEngineParams(Strict):
+class OpenAIOptions(Strict):
     """Any OpenAI-compatible endpoint; the key comes from the environment variable ``api_key_env``."""
 
-    engine: Literal["openai"]
-    base_url: str
+    base_url: str | None = None  # required when this engine is chosen
     model: str | None = None  # the server's model name; None: the manifest's id
     api_key_env: str | None = "OPENAI_API_KEY"  # None: a local server that needs no key
     concurrency: int = Field(16, ge=1)
@@ -120,10 +119,9 @@ class OpenAIEngineParams(Strict):
     timeout: float = Field(120.0, gt=0)
 
 
-class SGLangEngineParams(Strict):
+class SGLangOptions(Strict):
     """An SGLang server qup launches (from ``python``, e.g. a serving venv) or reaches at ``url``."""
 
-    engine: Literal["sglang"]
     url: str | None = None  # set: use that server; None: launch one on 127.0.0.1
     python: str | None = None  # the Python that has sglang; None: this one
     port: int | None = None  # None: a free port
@@ -140,10 +138,9 @@ class SGLangEngineParams(Strict):
     request_timeout: float = Field(600, gt=0)
 
 
-class VLLMEngineParams(Strict):
+class VLLMOptions(Strict):
     """vLLM's offline engine in this process."""
 
-    engine: Literal["vllm"]
     dtype: str = "auto"
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
     tensor_parallel_size: int = Field(1, ge=1)
@@ -151,14 +148,31 @@ class VLLMEngineParams(Strict):
     enable_lora: bool = False
 
 
-EngineParams = Annotated[HFEngineParams | OpenAIEngineParams | SGLangEngineParams | VLLMEngineParams,
-                         Field(discriminator="engine")]
+class EngineParams(Strict):
+    """The engine of one role, and every engine's options, so that
+    ``dvc exp run -S engines.slm.engine=sglang`` swaps engines without touching anything else."""
+
+    engine: Literal["hf", "sglang", "vllm", "openai"] = "hf"
+    hf: HFOptions = HFOptions()
+    sglang: SGLangOptions = SGLangOptions()
+    vllm: VLLMOptions = VLLMOptions()
+    openai: OpenAIOptions = OpenAIOptions()
+
+    @model_validator(mode="after")
+    def _openai_needs_url(self):
+        if self.engine == "openai" and not self.openai.base_url:
+            raise ValueError("engine 'openai' needs openai.base_url")
+        return self
+
+    def options(self) -> dict:
+        """The chosen engine's options."""
+        return getattr(self, self.engine).model_dump()
 
 
 class EnginesParams(Strict):
     """Which engine serves each role."""
 
-    slm: EngineParams = HFEngineParams(batch_size=128)
+    slm: EngineParams = EngineParams(hf=HFOptions(batch_size=128))
 
 
 class NativeParams(Strict):

@@ -52,10 +52,10 @@ class Engine(Protocol):
 
 
 def make_engine(params, model: dict, *, progress: bool = False) -> Engine:
-    """The engine ``params.engine`` names, serving the manifest entry ``model``."""
+    """The engine ``params.engine`` names (an ``EngineParams``), serving the manifest entry ``model``."""
     from qup.engines.registry import ENGINES
 
-    options = params.model_dump(exclude={"engine"})
+    options = params.options()
     if "model" in options:  # an engine's own name for the model, where the server knows it otherwise
         options["model_name"] = options.pop("model")
     return ENGINES[params.engine](model, progress=progress, **options)

@@ -25,9 +25,12 @@ class Mistake:
 
 
 def render_native(problem: ToyProblem, rng: random.Random, steps: tuple[Step, ...] | None = None) -> str:
-    """A terse solution; ``steps`` overrides the problem's own (for faulty traces)."""
+    """A terse solution; ``steps`` overrides the problem's own (for faulty traces).
+
+    Wording varies (connectors, operand order of + and x, the closing line); the layout of an
+    equation does not, which a tiny model needs to learn its arithmetic in minutes.
+    """
     steps = problem.steps if steps is None else steps
-    spaced = rng.random() < 0.7
     times = rng.choice(["*", "x"])
     connector = rng.choice(["", "", "then ", "so "])
     lines = []
@@ -36,7 +39,7 @@ def render_native(problem: ToyProblem, rng: random.Random, steps: tuple[Step, ..
         if step.op in "+*" and rng.random() < 0.3:
             left, right = right, left
         symbol = times if step.op == "*" else step.op
-        expr = f"{left} {symbol} {right} = {step.result}" if spaced else f"{left}{symbol}{right}={step.result}"
+        expr = f"{left} {symbol} {right} = {step.result}"
         lines.append((connector if i else "") + expr)
     answer = steps[-1].result
     if rng.random() < 0.5:

@@ -92,6 +92,7 @@ def build_model(tokenizer, params: ToySLMParams, seed: int) -> LlamaForCausalLM:
         num_hidden_layers=params.num_layers,
         num_attention_heads=params.num_heads,
         num_key_value_heads=params.num_heads,
+        head_dim=params.head_dim or params.hidden_size // params.num_heads,
         max_position_embeddings=params.max_positions,
         tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id,
