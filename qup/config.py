@@ -53,6 +53,8 @@ class ToyParams(Strict):
     min_steps: int = Field(2, ge=1)
     max_steps: int = Field(4, ge=1)
     allow_multiply: bool = True
+    max_value: int = Field(40, ge=10)  # every quantity stays within 0..max_value
+    max_operand: int = Field(9, ge=1)  # largest number added or taken away
     mistake_rate: float = Field(0.25, ge=0, le=1)
     oracle_share: float = Field(0.05, ge=0, le=1)
 

@@ -49,8 +49,7 @@ def read_source(params: Params) -> tuple[Validated, str]:
     if cfg.source == "toy":
         from qup.problems.toy import toy_rows
 
-        rows = toy_rows(cfg.n_train + cfg.n_test, params.seed, min_steps=params.toy.min_steps,
-                        max_steps=params.toy.max_steps, allow_multiply=params.toy.allow_multiply)
+        rows = toy_rows(cfg.n_train + cfg.n_test, params.seed, params.toy)
         return validate_rows(rows, source="toy", file="toy", max_chars=cfg.max_chars), "toy world"
     if cfg.source == "file":
         from pathlib import Path

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from qup.config import ToyParams
 from qup.toy.world import generate_problems
 
 
-def toy_rows(n: int, seed: int, *, min_steps: int, max_steps: int, allow_multiply: bool):
+def toy_rows(n: int, seed: int, toy: ToyParams):
     """``n`` toy problems as raw rows, their computation kept in ``meta``."""
-    problems = generate_problems(n, seed, min_steps=min_steps, max_steps=max_steps,
-                                 allow_multiply=allow_multiply)
+    problems = generate_problems(n, seed, min_steps=toy.min_steps, max_steps=toy.max_steps,
+                                 allow_multiply=toy.allow_multiply, max_value=toy.max_value,
+                                 max_operand=toy.max_operand)
     return [
         (i, {"id": p.id, "question": p.question, "answer": str(p.answer), "meta": p.computation_json()})
         for i, p in enumerate(problems, start=1)

@@ -38,7 +38,8 @@ def draw_example(rng: random.Random, toy: ToyParams, exclude: set[str]) -> Train
     """One training conversation, never one of the ``exclude``d questions."""
     while True:
         problem = generate_problem(rng, "pretrain", min_steps=toy.min_steps, max_steps=toy.max_steps,
-                                   allow_multiply=toy.allow_multiply)
+                                   allow_multiply=toy.allow_multiply, max_value=toy.max_value,
+                                   max_operand=toy.max_operand)
         if problem.question not in exclude:
             break
     if rng.random() < toy.oracle_share:

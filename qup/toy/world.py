@@ -18,7 +18,6 @@ ADD_PHRASES = ["{Name} buys {n} more.", "{Name} finds {n} more.", "{Name} gets {
 SUB_PHRASES = ["{Name} gives away {n}.", "{Name} loses {n}.", "{Name} sells {n}."]
 MUL_PHRASES = ["{Name} then has {n} times as many."]
 
-MAX_VALUE = 40
 
 
 @dataclass(frozen=True)
@@ -72,31 +71,31 @@ def apply(op: str, left: int, right: int) -> int:
     raise ValueError(f"unknown operation {op!r}")
 
 
-def _next_step(rng: random.Random, value: int, allow_multiply: bool) -> Step:
-    ops = ["+", "-"] if value + 1 <= MAX_VALUE else ["-"]
-    if allow_multiply and value * 2 <= MAX_VALUE:
+def _next_step(rng: random.Random, value: int, allow_multiply: bool, max_value: int, max_operand: int) -> Step:
+    ops = ["+", "-"] if value + 1 <= max_value else ["-"]
+    if allow_multiply and value * 2 <= max_value:
         ops.append("*")
     if value <= 2:
         ops.remove("-")
     op = rng.choice(ops)
     if op == "+":
-        right = rng.randint(1, min(9, MAX_VALUE - value))
+        right = rng.randint(1, min(max_operand, max_value - value))
     elif op == "-":
-        right = rng.randint(1, min(9, value - 1))
+        right = rng.randint(1, min(max_operand, value - 1))
     else:
-        right = rng.choice([k for k in (2, 3) if value * k <= MAX_VALUE])
+        right = rng.choice([k for k in (2, 3) if value * k <= max_value])
     return Step(op, value, right, apply(op, value, right))
 
 
-def generate_problem(rng: random.Random, problem_id: str, *, min_steps: int = 2,
-                     max_steps: int = 4, allow_multiply: bool = True) -> ToyProblem:
-    """Draw one problem from ``rng``."""
+def generate_problem(rng: random.Random, problem_id: str, *, min_steps: int = 2, max_steps: int = 4,
+                     allow_multiply: bool = True, max_value: int = 40, max_operand: int = 9) -> ToyProblem:
+    """Draw one problem from ``rng``: every quantity stays within 0..``max_value``."""
     name, item = rng.choice(NAMES), rng.choice(ITEMS)
-    start = rng.randint(3, 20)
+    start = rng.randint(3, max(3, max_value // 2))
     steps: list[Step] = []
     value = start
     for _ in range(rng.randint(min_steps, max_steps)):
-        step = _next_step(rng, value, allow_multiply)
+        step = _next_step(rng, value, allow_multiply, max_value, max_operand)
         steps.append(step)
         value = step.result
     sentences = [f"{name} has {start} {item}."]
@@ -108,8 +107,8 @@ def generate_problem(rng: random.Random, problem_id: str, *, min_steps: int = 2,
 
 
 def generate_problems(n: int, seed: int, *, min_steps: int = 2, max_steps: int = 4,
-                      allow_multiply: bool = True, exclude: set[str] | None = None,
-                      prefix: str = "toy") -> list[ToyProblem]:
+                      allow_multiply: bool = True, max_value: int = 40, max_operand: int = 9,
+                      exclude: set[str] | None = None, prefix: str = "toy") -> list[ToyProblem]:
     """``n`` problems with distinct questions, the same for the same arguments."""
     if not 1 <= min_steps <= max_steps:
         raise ValueError(f"need 1 <= min_steps <= max_steps, got {min_steps} and {max_steps}")
@@ -122,7 +121,8 @@ def generate_problems(n: int, seed: int, *, min_steps: int = 2, max_steps: int =
         if attempts > 50 * n + 1000:
             raise RuntimeError(f"could only draw {len(problems)} distinct toy problems of {n}")
         problem = generate_problem(rng, f"{prefix}-{len(problems):06d}", min_steps=min_steps,
-                                   max_steps=max_steps, allow_multiply=allow_multiply)
+                                   max_steps=max_steps, allow_multiply=allow_multiply, max_value=max_value,
+                                   max_operand=max_operand)
         if problem.question in seen:
             continue
         seen.add(problem.question)
