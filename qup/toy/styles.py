@@ -61,14 +61,18 @@ def render_oracle(problem: ToyProblem, steps: tuple[Step, ...] | None = None) ->
     return "\n".join(lines)
 
 
-def inject_mistake(problem: ToyProblem, rng: random.Random) -> tuple[tuple[Step, ...], Mistake]:
+MISTAKE_KINDS = ("arithmetic", "operand")
+
+
+def inject_mistake(problem: ToyProblem, rng: random.Random,
+                   kinds: tuple[str, ...] | list[str] = MISTAKE_KINDS) -> tuple[tuple[Step, ...], Mistake]:
     """The problem's steps with one error, carried consistently through the steps after it.
 
     ``arithmetic`` gets one result wrong; ``operand`` copies a wrong number into a step.
     """
     steps = list(problem.steps)
     index = rng.randrange(len(steps))
-    kind = rng.choice(["arithmetic", "operand"])
+    kind = rng.choice(list(kinds))
     step = steps[index]
     if kind == "arithmetic":
         delta = rng.choice([-1, 1]) * rng.randint(1, 10)

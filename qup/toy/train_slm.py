@@ -46,7 +46,7 @@ def draw_example(rng: random.Random, toy: ToyParams, exclude: set[str]) -> Train
         return TrainingText(problem.question, render_oracle(problem))
     steps = problem.steps
     if rng.random() < toy.mistake_rate:
-        steps, _ = inject_mistake(problem, rng)
+        steps, _ = inject_mistake(problem, rng, toy.mistake_kinds)
     return TrainingText(problem.question, render_native(problem, rng, steps))
 
 
