@@ -83,11 +83,12 @@ class ToySLMParams(Strict):
     num_heads: int = Field(4, ge=1)
     head_dim: int | None = Field(32, ge=8)  # None: hidden_size / num_heads; vLLM's CPU kernels need 32, 64, ...
     max_positions: int = Field(512, ge=64)
-    train_steps: int = Field(1400, ge=1)
+    train_steps: int = Field(1800, ge=1)
     batch_size: int = Field(16, ge=1)
     learning_rate: float = Field(6e-3, gt=0)
     warmup_steps: int = Field(50, ge=0)
     final_lr_fraction: float = Field(0.02, ge=0, le=1)
+    curriculum_fraction: float = Field(0.5, ge=0, le=1)  # longer problems unlock over this share of training
     loss_on_prompt: bool = True  # also learn the questions: induction heads that copy numbers form sooner
     checkpoint_every: int = Field(200, ge=1)
     threads: int = Field(1, ge=1)

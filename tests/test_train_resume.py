@@ -37,3 +37,10 @@ def test_a_crashed_run_resumes_from_its_checkpoint_and_matches_an_unbroken_run(t
     assert not (tmp_path / "b").exists()
     for (name, a), (_, b) in zip(unbroken.state_dict().items(), resumed.state_dict().items()):
         assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_curriculum_unlocks_longer_problems_over_training():
+    params = ToySLMParams(train_steps=1000, curriculum_fraction=0.5)
+    toy = ToyParams(min_steps=2, max_steps=4)
+    assert [train_module.curriculum(s, params, toy).max_steps for s in (0, 166, 167, 400, 999)] == [2, 2, 3, 4, 4]
+    assert train_module.curriculum(0, ToySLMParams(curriculum_fraction=0), toy).max_steps == 4

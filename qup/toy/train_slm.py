@@ -62,10 +62,21 @@ def encode_example(tokenizer: PreTrainedTokenizerBase, example: TrainingText,
     return ids, labels
 
 
+def curriculum(step: int, params: ToySLMParams, toy: ToyParams) -> ToyParams:
+    """The world at ``step``: problems get their longest only after ``curriculum_fraction`` of
+    training, so the tiny model learns to copy operands on short problems first."""
+    if params.curriculum_fraction == 0:
+        return toy
+    span = toy.max_steps - toy.min_steps + 1
+    progress = step / (params.curriculum_fraction * params.train_steps)
+    return toy.model_copy(update={"max_steps": min(toy.max_steps, toy.min_steps + int(progress * span))})
+
+
 def batch_examples(step: int, seed: int, params: ToySLMParams, toy: ToyParams,
                    exclude: set[str]) -> list[TrainingText]:
     """The examples of ``step``: a block of steps is drawn at once and grouped by length."""
     block = step // BUCKET_STEPS
+    toy = curriculum(block * BUCKET_STEPS, params, toy)
     rng = random.Random(f"{seed}:{PROMPT_STREAM_OFFSET}:{block}")
     pool = [draw_example(rng, toy, exclude) for _ in range(BUCKET_STEPS * params.batch_size)]
     pool.sort(key=lambda e: len(e.question) + len(e.solution))

@@ -102,7 +102,7 @@ def generate_problem(rng: random.Random, problem_id: str, *, min_steps: int = 2,
     for step in steps:
         phrases = {"+": ADD_PHRASES, "-": SUB_PHRASES, "*": MUL_PHRASES}[step.op]
         sentences.append(rng.choice(phrases).format(Name=name, n=step.right, item=item))
-    sentences.append(f"How many {item} does {name} have now?")
+    sentences.append(f"How many {item} now?")
     return ToyProblem(problem_id, " ".join(sentences), name, item, start, tuple(steps))
 
 
