@@ -55,7 +55,7 @@ class ToyParams(Strict):
     allow_multiply: bool = True
     max_value: int = Field(40, ge=10)  # every quantity stays within 0..max_value
     max_operand: int = Field(9, ge=1)  # largest number added or taken away
-    mistake_rate: float = Field(0.2, ge=0, le=1)
+    mistake_rate: float = Field(0.1, ge=0, le=1)
     # kinds the SLM's training traces get; "operand" (a wrong number copied) is left out by default:
     # it taught the tiny SLM that any number in the question will do (operand copying fell from 91% to 49%)
     mistake_kinds: list[Literal["arithmetic", "operand"]] = ["arithmetic"]
