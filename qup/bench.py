@@ -68,7 +68,7 @@ def bench_grading(n: int = 20_000, expression_share: float = 0.05, workers: int 
     return base_seconds / qup_seconds
 
 
-def bench_sampling(model: str, n_prompts: int = 64, max_new_tokens: int = 96, batch_size: int = 64,
+def bench_sampling(model: str, n_prompts: int = 128, max_new_tokens: int = 96, batch_size: int = 128,
                    serving_python: str | None = None, log: Log = print) -> float:
     """The hf engine vs a naive loop calling ``model.generate`` once per prompt, in generated tokens/s.
     With ``serving_python`` (a Python with vLLM), vLLM's server is measured against the hf engine too."""
@@ -116,7 +116,8 @@ def _vllm_server_rate(model: str, python: str, conversations, sampling, log: Log
     port = free_port()
     cmd = vllm_server_command(model, python=python, port=port, dtype="bfloat16", gpu_memory_utilization=0.1)
     with ManagedServer(cmd, port) as server:
-        client = OpenAIEngine(model, base_url=f"{server.url}/v1", api_key_env=None, concurrency=64, progress=False)
+        client = OpenAIEngine(model, base_url=f"{server.url}/v1", api_key_env=None, concurrency=64, seeded=False,
+                              progress=False)
         client.generate(conversations[:2], 1, sampling)  # warm-up
         started = time.perf_counter()
         completions = client.generate(conversations, 1, sampling)

@@ -128,7 +128,7 @@ def bench(
     pairs: int = typer.Option(20_000, help="grading: how many (output, gold) pairs."),
     expression_share: float = typer.Option(0.05, help="grading: share of problems whose answer is an expression."),
     model: Path = typer.Option(Path("data/models/slm"), help="sampling: the model directory."),
-    prompts: int = typer.Option(64, help="sampling: how many prompts."),
+    prompts: int = typer.Option(128, help="sampling: how many prompts."),
     serving_python: Path | None = typer.Option(None, help="sampling: a Python with vLLM, to measure its server too "
                                                           "(e.g. .venv-serve/bin/python)."),
 ) -> None:

@@ -123,6 +123,7 @@ class OpenAIOptions(Strict):
     concurrency: int = Field(16, ge=1)
     max_retries: int = Field(6, ge=0)
     timeout: float = Field(120.0, gt=0)
+    seeded: bool = True  # send a seed per request (vLLM 0.32's CPU build fails on them under load)
 
 
 class SGLangOptions(Strict):

@@ -25,7 +25,8 @@ class OpenAIEngine:
     name = "openai"
 
     def __init__(self, model: str, *, base_url: str | None, api_key_env: str | None = "OPENAI_API_KEY",
-                 concurrency: int = 16, max_retries: int = 6, timeout: float = 120.0, progress: bool = True):
+                 concurrency: int = 16, max_retries: int = 6, timeout: float = 120.0, seeded: bool = True,
+                 progress: bool = True):
         from openai import AsyncOpenAI
 
         if api_key_env:
@@ -38,6 +39,7 @@ class OpenAIEngine:
         self._client_args = {"api_key": key, "base_url": base_url, "max_retries": max_retries, "timeout": timeout}
         self._make_client = AsyncOpenAI
         self.concurrency = concurrency
+        self.seeded = seeded  # vLLM 0.32's CPU build fails on seeded requests under load
         self.progress = progress
 
     def __repr__(self) -> str:  # never show the key
@@ -61,7 +63,8 @@ class OpenAIEngine:
                 async with limit:
                     response = await client.chat.completions.create(
                         model=self.model, messages=conversation, n=n, temperature=sampling.temperature,
-                        top_p=sampling.top_p, max_tokens=sampling.max_new_tokens, seed=request_seed(sampling.seed, seed, 0))
+                        top_p=sampling.top_p, max_tokens=sampling.max_new_tokens,
+                        seed=request_seed(sampling.seed, seed, 0) if self.seeded else None)
                 bar.update(n)
                 choices = sorted(response.choices, key=lambda c: c.index)
                 tokens = response.usage.completion_tokens // max(1, len(choices)) if response.usage else 0
