@@ -11,13 +11,16 @@ from qup.toy.tokenizer import build_char_tokenizer  # noqa: E402
 from qup.toy.train_slm import build_model  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory):
-    """An untrained tiny Llama and the char tokenizer, saved like a hub model."""
-    path = tmp_path_factory.mktemp("tiny-slm")
+def save_untrained_slm(path, **params):
+    """An untrained toy Llama and the char tokenizer, saved like a hub model."""
     tokenizer = build_char_tokenizer()
-    params = ToySLMParams(hidden_size=32, intermediate_size=64, num_layers=1, num_heads=2)
-    build_model(tokenizer, params, seed=0).save_pretrained(path)
+    build_model(tokenizer, ToySLMParams(**params), seed=0).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    return save_untrained_slm(tmp_path_factory.mktemp("tiny-slm"), hidden_size=32, intermediate_size=64,
+                              num_layers=1, num_heads=2, head_dim=16)
 

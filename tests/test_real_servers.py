@@ -15,12 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from qup.config import ToySLMParams
 from qup.engines import Sampling
 from qup.engines.api import OpenAIEngine
 from qup.engines.server import ManagedServer, free_port, vllm_server_command
-from qup.toy.tokenizer import build_char_tokenizer
-from qup.toy.train_slm import build_model
+from tests.conftest import save_untrained_slm
 
 REPO = Path(__file__).resolve().parents[1]
 SERVING_PYTHON = os.environ.get("QUP_SERVING_PYTHON") or str(REPO / ".venv-serve/bin/python")
@@ -37,12 +35,8 @@ SAMPLING = Sampling(temperature=1.0, max_new_tokens=24, seed=0)
 @pytest.fixture(scope="module")
 def servable_model(tmp_path_factory):
     """The toy SLM's architecture with 32-dim heads, which vLLM's CPU attention supports."""
-    path = tmp_path_factory.mktemp("servable-slm")
-    tokenizer = build_char_tokenizer()
-    params = ToySLMParams(hidden_size=64, intermediate_size=128, num_layers=2, num_heads=2)
-    build_model(tokenizer, params, seed=0).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_untrained_slm(tmp_path_factory.mktemp("servable-slm"), hidden_size=64, intermediate_size=128,
+                              num_layers=2, num_heads=2, head_dim=32)
 
 
 def port_open(port):

@@ -28,6 +28,12 @@ class Completion:
     finish_reason: str  # "stop" (end of turn) or "length" (token budget spent)
 
 
+def chat_prompt_ids(tokenizer, conversation: Conversation) -> list[int]:
+    """A prompt's token ids: the model's chat template applied once, ready for the answer."""
+    return tokenizer.apply_chat_template(conversation, tokenize=True, add_generation_prompt=True,
+                                         return_dict=True)["input_ids"]
+
+
 def request_seed(seed: int, index: int, sample: int) -> int:
     """The seed of one request (a conversation's ``sample``-th completion): stable under any batching."""
     return (seed * 1_000_003 + index * 10_007 + sample) % (2**63 - 1)

@@ -13,7 +13,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
-from qup.engines import Completion, Conversation, Sampling, request_seed
+from qup.engines import Completion, Conversation, Sampling, chat_prompt_ids, request_seed
 
 DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -52,9 +52,7 @@ class HFEngine:
         """Nothing to release: the model lives as long as this object."""
 
     def encode(self, conversation: Conversation) -> list[int]:
-        """The prompt's token ids: the chat template applied once, ready for the answer."""
-        return self.tokenizer.apply_chat_template(conversation, tokenize=True, add_generation_prompt=True,
-                                                  return_dict=True)["input_ids"]
+        return chat_prompt_ids(self.tokenizer, conversation)
 
     def generate(self, conversations: list[Conversation], n: int, sampling: Sampling,
                  seeds: list[int] | None = None) -> list[list[Completion]]:

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tqdm.auto import tqdm
 
-from qup.engines import Completion, Conversation, Sampling, request_seed
+from qup.engines import Completion, Conversation, Sampling, chat_prompt_ids, request_seed
 from qup.engines.server import ManagedServer, free_port
 
 
@@ -90,8 +90,7 @@ class SGLangEngine:
             self.server.stop()
 
     def encode(self, conversation: Conversation) -> list[int]:
-        return self.tokenizer.apply_chat_template(conversation, tokenize=True, add_generation_prompt=True,
-                                                  return_dict=True)["input_ids"]
+        return chat_prompt_ids(self.tokenizer, conversation)
 
     def generate(self, conversations: list[Conversation], n: int, sampling: Sampling,
                  seeds: list[int] | None = None) -> list[list[Completion]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qup.engines import Completion, Conversation, Sampling, request_seed
+from qup.engines import Completion, Conversation, Sampling, chat_prompt_ids, request_seed
 
 
 class VLLMEngine:
@@ -26,8 +26,7 @@ class VLLMEngine:
         """Nothing to release: the model lives as long as this object."""
 
     def encode(self, conversation: Conversation) -> list[int]:
-        return self.tokenizer.apply_chat_template(conversation, tokenize=True, add_generation_prompt=True,
-                                                  return_dict=True)["input_ids"]
+        return chat_prompt_ids(self.tokenizer, conversation)
 
     def generate(self, conversations: list[Conversation], n: int, sampling: Sampling,
                  seeds: list[int] | None = None) -> list[list[Completion]]:
