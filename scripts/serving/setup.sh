@@ -22,6 +22,7 @@ T0=$(date +%s)
 finish() { echo "setup_serving: $1 in $(( $(date +%s) - T0 )) s"; }
 
 VENV=${1:?usage: bash scripts/serving/setup.sh VENV_DIR}
+case "$VENV" in /*) ;; *) VENV="$PWD/$VENV" ;; esac  # the smoke check runs from /
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LOCK="$HERE/constraints.txt"
 SHIM_SRC="$HERE/_torchvision_cpu_shim.py"
