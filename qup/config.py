@@ -103,6 +103,7 @@ class EvalParams(Strict):
 
 class ModelsParams(Strict):
     slm: ModelRef = ModelRef()
+    oracle: ModelRef = ModelRef(name="symbolic")  # symbolic (toy world) | a hub id | a local directory | an API model
     toy_slm: ToySLMParams = ToySLMParams()
     eval: EvalParams = EvalParams()
 
@@ -155,15 +156,20 @@ class VLLMOptions(Strict):
     enable_lora: bool = False
 
 
+class SymbolicOptions(Strict):
+    """The toy world's Oracle: nothing to set."""
+
+
 class EngineParams(Strict):
     """The engine of one role, and every engine's options, so that
     ``dvc exp run -S engines.slm.engine=sglang`` swaps engines without touching anything else."""
 
-    engine: Literal["hf", "sglang", "vllm", "openai"] = "hf"
+    engine: Literal["hf", "sglang", "vllm", "openai", "symbolic"] = "hf"
     hf: HFOptions = HFOptions()
     sglang: SGLangOptions = SGLangOptions()
     vllm: VLLMOptions = VLLMOptions()
     openai: OpenAIOptions = OpenAIOptions()
+    symbolic: SymbolicOptions = SymbolicOptions()
 
     @model_validator(mode="after")
     def _openai_needs_url(self):
@@ -180,6 +186,7 @@ class EnginesParams(Strict):
     """Which engine serves each role."""
 
     slm: EngineParams = EngineParams(hf=HFOptions(batch_size=128))
+    oracle: EngineParams = EngineParams(engine="symbolic")
 
 
 class NativeParams(Strict):
@@ -194,6 +201,31 @@ class NativeParams(Strict):
     shard_size: int = Field(64, ge=1)  # problems per resumable shard
 
 
+class OraclePrompts(Strict):
+    """The template (``name`` or ``name@vN`` under qup/prompts/) of each Oracle task."""
+
+    synthesize: str = "synthesize"
+    refine: str = "refine"
+    style_aligned: str = "style_aligned"
+    judge: str = "judge"
+
+
+class OracleParams(Strict):
+    """The Oracle corpora: oracle_synth, oracle_refined and style_aligned."""
+
+    # the SLM trace each refinement starts from: the native corpus's (correct) trace, or a failed
+    # sample of the same problem where there is one (repairing real errors), else the native trace
+    source: Literal["native", "failed"] = "failed"
+    prompts: OraclePrompts = OraclePrompts()
+    temperature: float = Field(0.0, ge=0)
+    max_new_tokens: int = Field(1024, ge=1)
+    judge: bool = True  # rate semantic preservation of each kept refinement with the judge prompt
+    # drift guard: refinements whose normalised edit distance to their source trace is above this are dropped
+    style_aligned_max_edit: float | None = Field(0.5, ge=0, le=1)
+    refined_max_edit: float | None = Field(None, ge=0, le=1)
+    shard_size: int = Field(64, ge=1)
+
+
 class Params(Strict):
     seed: int = 0
     problems: ProblemsParams = ProblemsParams()
@@ -201,6 +233,7 @@ class Params(Strict):
     models: ModelsParams = ModelsParams()
     engines: EnginesParams = EnginesParams()
     native: NativeParams = NativeParams()
+    oracle: OracleParams = OracleParams()
 
 
 class ParamsError(ValueError):

@@ -60,6 +60,17 @@ def resolve_model(role: str, ref: ModelRef, *, timeout: float = 15.0) -> dict:
             "source": "hub"}
 
 
+REMOTE_ENGINES = ("symbolic", "openai")  # engines that serve a model by name, with nothing to load here
+
+
+def resolve_oracle(ref: ModelRef, engine: str) -> dict:
+    """The Oracle's manifest entry: by name for the symbolic and API engines, else resolved like the SLM."""
+    if engine in REMOTE_ENGINES:
+        return {"role": "oracle", "id": ref.name, "revision": ref.revision, "path": None, "dtype": ref.dtype,
+                "source": engine}
+    return resolve_model("oracle", ref)
+
+
 def evaluate_solver(engine: Engine, questions: list[str], golds: list[str], *, k: int, temperature: float,
                     max_new_tokens: int, seed: int) -> dict:
     """Greedy accuracy and pass@k (k samples at ``temperature``) of a model that reads bare questions."""

@@ -10,7 +10,7 @@ import polars as pl
 from qup.engines import Engine, Sampling
 from qup.grading import extract_answer, grade_many
 from qup.prompts import Prompt
-from qup.records import CORPUS_SCHEMA, SAMPLE_SCHEMA
+from qup.records import SAMPLE_SCHEMA, corpus_frame
 from qup.shards import run_sharded
 
 
@@ -55,17 +55,9 @@ def pick_native_corpus(samples: pl.DataFrame, problems: pl.DataFrame, *, rule: s
     else:
         raise ValueError(f"unknown pick rule {rule!r}; choose first, random or shortest")
     questions = problems.select(pl.col("id").alias("problem_id"), "question")
-    return (
-        chosen.join(questions, on="problem_id", how="left")
-        .with_columns(
-            pl.lit("native").alias("corpus"),
-            pl.format("native:{}:{}", "problem_id", "sample").alias("trace_id"),
-            pl.lit(None, dtype=pl.String).alias("parent_id"),
-        )
-        .select(list(CORPUS_SCHEMA))
-        .cast(CORPUS_SCHEMA)
-        .sort("problem_id")
-    )
+    corpus = chosen.join(questions, on="problem_id", how="left").with_columns(
+        pl.lit("native").alias("corpus"), pl.format("native:{}:{}", "problem_id", "sample").alias("trace_id"))
+    return corpus_frame(corpus).sort("problem_id")
 
 
 def native_metrics(samples: pl.DataFrame, n_problems: int, k: int) -> dict:

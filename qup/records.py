@@ -57,6 +57,12 @@ def write_json(data: Any, path: str | Path) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
+def corpus_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` in the corpus schema: missing columns become null, extra ones are dropped."""
+    missing = [pl.lit(None, dtype=dtype).alias(name) for name, dtype in CORPUS_SCHEMA.items() if name not in frame.columns]
+    return frame.with_columns(missing).select(list(CORPUS_SCHEMA)).cast(CORPUS_SCHEMA)
+
+
 def problems_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     """Problem rows in the canonical schema (missing optional fields become null)."""
     return pl.DataFrame(
@@ -97,4 +103,10 @@ CORPUS_SCHEMA = {
     "engine": pl.String,
     "model": pl.String,
     "prompt": pl.String,
+    # refinements only: the SLM trace they start from, and how far they moved from it
+    "source_response": pl.String,
+    "edit_distance": pl.Float64,  # normalised Levenshtein distance to source_response
+    "verbatim_prefix": pl.Float64,  # share of source_response kept verbatim before the first edit
+    "judge_score": pl.Float64,  # semantic preservation, 1-5, from the judge prompt; null when it gave none
+    "same_operations": pl.Boolean,  # toy world: the exact check that the source's operations are kept
 }

@@ -73,7 +73,15 @@ def test_repro_builds_every_stage_and_exp_run_reruns_what_changed(study):
     native = json.loads((study / "metrics/native.json").read_text())
     corpus = pl.read_parquet(study / "data/corpora/native.parquet")
     assert corpus.height == native["shared_problems"] and corpus["problem_id"].is_unique().all()
+    for name in ("oracle_synth", "oracle_refined", "style_aligned", "reference"):
+        built = pl.read_parquet(study / f"data/corpora/{name}.parquet")
+        assert built.columns == corpus.columns and set(built["problem_id"]) <= set(corpus["problem_id"])
+        assert json.loads((study / f"metrics/corpora/{name}.json").read_text())["shared_problems"] == corpus.height
     assert "up to date" in run(dvc + ["status"], study)
+
+    out = run(dvc + ["exp", "run", "-S", "oracle.style_aligned_max_edit=0.3"], study)
+    assert "Running stage 'style_aligned'" in out
+    assert not any(f"Running stage '{s}'" in out for s in ("models", "native", "oracle_refine", "oracle_synth"))
 
     out = run(dvc + ["exp", "run", "-S", "problems.n_train=20"], study)
     assert "Running stage 'problems'" in out and "Running stage 'models'" in out

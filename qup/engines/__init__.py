@@ -25,7 +25,7 @@ class Completion:
 
     text: str
     n_tokens: int
-    finish_reason: str  # "stop" (end of turn) or "length" (token budget spent)
+    finish_reason: str  # "stop" (end of turn), "length" (token budget spent) or "refused" (cannot do the task)
 
 
 def chat_prompt_ids(tokenizer, conversation: Conversation) -> list[int]:

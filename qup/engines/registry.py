@@ -28,4 +28,10 @@ def _vllm(model: dict, *, progress: bool, **options):
     return VLLMEngine(model["path"], progress=progress, **options)
 
 
-ENGINES = {"hf": _hf, "openai": _openai, "sglang": _sglang, "vllm": _vllm}
+def _symbolic(model: dict, *, progress: bool):
+    from qup.engines.symbolic import SymbolicEngine
+
+    return SymbolicEngine(model["id"], progress=progress)
+
+
+ENGINES = {"hf": _hf, "openai": _openai, "sglang": _sglang, "vllm": _vllm, "symbolic": _symbolic}

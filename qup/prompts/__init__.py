@@ -7,6 +7,7 @@ template's wording means adding the next version, never editing one in place.
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -25,8 +26,33 @@ class Prompt:
     def id(self) -> str:
         return f"{self.name}@v{self.version}"
 
+    @property
+    def fields(self) -> list[str]:
+        return [field for _, field, _, _ in string.Formatter().parse(self.template) if field]
+
     def render(self, **fields: str) -> str:
         return self.template.format(**fields)
+
+    def parse(self, text: str) -> dict[str, str] | None:
+        """The fields a rendering of this template was given, or None when ``text`` is not one."""
+        match = _pattern(self.template).fullmatch(text)
+        return match.groupdict() if match else None
+
+
+@cache
+def _pattern(template: str) -> re.Pattern:
+    parts = []
+    for literal, field, _, _ in string.Formatter().parse(template):
+        parts.append(re.escape(literal))
+        if field:
+            parts.append(f"(?P<{field}>.*?)")
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def prompt_versions(name: str) -> list[Prompt]:
+    """Every version of the prompt ``name``, oldest first."""
+    versions = sorted(int(m["version"]) for p in HERE.glob(f"{name}.v*.txt") if (m := _FILE.fullmatch(p.name)))
+    return [load_prompt(f"{name}@v{v}") for v in versions]
 
 
 @cache

@@ -49,15 +49,31 @@ def render_native(problem: ToyProblem, rng: random.Random, steps: tuple[Step, ..
     return "\n".join(lines)
 
 
-def render_oracle(problem: ToyProblem, steps: tuple[Step, ...] | None = None) -> str:
-    """A verbose, canonical solution in the Oracle's style."""
+def render_oracle(problem: ToyProblem, steps: tuple[Step, ...] | None = None,
+                  swapped: frozenset[int] = frozenset()) -> str:
+    """A verbose solution in the Oracle's style; steps in ``swapped`` write their operands in reverse."""
     steps = problem.steps if steps is None else steps
     lines = [f"Step 1: {problem.name} starts with {problem.start} {problem.item}."]
     for k, step in enumerate(steps, start=2):
         verb = ORACLE_VERBS[step.op].format(n=step.right)
         symbol = ORACLE_SYMBOLS[step.op]
-        lines.append(f"Step {k}: Then {verb} ${step.left} {symbol} {step.right} = {step.result}$ {problem.item}.")
+        left, right = (step.right, step.left) if k - 2 in swapped else (step.left, step.right)
+        lines.append(f"Step {k}: Then {verb} ${left} {symbol} {right} = {step.result}$ {problem.item}.")
     lines.append(f"Therefore, the final answer is $\\boxed{{{steps[-1].result}}}$.")
+    return "\n".join(lines)
+
+
+TEXTBOOK_PHRASES = {"+": "After {n} more, {name} has", "-": "After {n} fewer, {name} has",
+                    "*": "After growing {n}-fold, {name} has"}
+
+
+def render_textbook(problem: ToyProblem) -> str:
+    """The problem's reference solution, in a third style: a textbook's worked answer ending in ``#### N``."""
+    lines = [f"{problem.name} starts with {problem.start} {problem.item}."]
+    for step in problem.steps:
+        phrase = TEXTBOOK_PHRASES[step.op].format(n=step.right, name=problem.name)
+        lines.append(f"{phrase} {step.left} {step.op} {step.right} = {step.result} {problem.item}.")
+    lines.append(f"#### {problem.answer}")
     return "\n".join(lines)
 
 

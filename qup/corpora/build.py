@@ -1,0 +1,217 @@
+"""Building a corpus over the shared problem set: ask the Oracle, grade, guard against drift, judge.
+
+Every corpus holds at most one trace per problem of the shared set (the problems the SLM solved
+at least once). Attempts that fall out are kept in an attempts table with their reason:
+``refused`` (the Oracle could not read the trace), ``no_answer``, ``wrong_answer`` or
+``drift_guard`` (a refinement too far from its source trace).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from qup.corpora.drift import edit_distance, verbatim_prefix
+from qup.corpora.judge import parse_judge_score
+from qup.engines import Engine, Sampling
+from qup.grading import extract_answer, grade_many
+from qup.prompts import Prompt
+from qup.records import corpus_frame
+from qup.shards import run_sharded
+from qup.toy.parse import ToyParseError
+from qup.toy.oracle import same_operations
+from qup.toy.world import ToyProblem
+
+DROP_REASONS = ("refused", "no_answer", "wrong_answer", "drift_guard")
+
+
+@dataclass(frozen=True)
+class OracleCall:
+    """An engine serving the Oracle, and how to call it."""
+
+    engine: Engine
+    model: dict
+    sampling: Sampling
+    cache_dir: Path
+    shard_size: int
+
+
+def source_traces(samples: pl.DataFrame, native: pl.DataFrame, rule: str) -> pl.DataFrame:
+    """The SLM trace each refinement starts from, one per problem of the shared set.
+
+    ``native``: the native corpus's trace. ``failed``: the problem's first failed sample that
+    ended on its own (else its first failed one), falling back to the native trace where every
+    sample was right.
+    """
+    base = native.select("problem_id", "question", "gold", pl.col("trace_id").alias("parent_id"),
+                         pl.col("response").alias("source_response"))
+    if rule == "native":
+        return base
+    if rule != "failed":
+        raise ValueError(f"unknown refinement source {rule!r}; choose native or failed")
+    failed = (
+        samples.filter(~pl.col("correct") & pl.col("problem_id").is_in(native["problem_id"].implode()))
+        .sort("problem_id", pl.col("finish_reason") != "stop", "sample")
+        .group_by("problem_id", maintain_order=True).first()
+        .select("problem_id", pl.format("sample:{}:{}", "problem_id", "sample").alias("failed_id"),
+                pl.col("response").alias("failed_response"))
+    )
+    return (
+        base.join(failed, on="problem_id", how="left")
+        .select("problem_id", "question", "gold",
+                pl.coalesce("failed_id", "parent_id").alias("parent_id"),
+                pl.coalesce("failed_response", "source_response").alias("source_response"))
+    )
+
+
+def ask_oracle(call: OracleCall, prompt: Prompt, rows: list[dict], *, desc: str) -> pl.DataFrame:
+    """The Oracle's reply to ``prompt`` rendered with each row's fields; resumable by shard."""
+    fields = prompt.fields
+
+    def work(shard: list[dict]) -> pl.DataFrame:
+        conversations = [[{"role": "user", "content": prompt.render(**{f: row[f] for f in fields})}] for row in shard]
+        replies = call.engine.generate(conversations, 1, call.sampling)
+        return pl.DataFrame({"key": [row["key"] for row in shard],
+                             "response": [r[0].text for r in replies],
+                             "finish_reason": [r[0].finish_reason for r in replies]},
+                            schema={"key": pl.String, "response": pl.String, "finish_reason": pl.String})
+
+    key = {"engine": call.engine.name, "model": call.model["id"], "revision": call.model.get("revision"),
+           "prompt": prompt.id, "template": prompt.template, "sampling": call.sampling.__dict__}
+    return run_sharded(rows, work, key=key, cache_dir=call.cache_dir, shard_size=call.shard_size, desc=desc)
+
+
+def _toy_problem(row: dict) -> ToyProblem | None:
+    try:
+        return ToyProblem.from_computation_json(row["problem_id"], row["question"], row["meta"])
+    except (TypeError, KeyError, ValueError):
+        return None
+
+
+def _same_operations(row: dict) -> bool | None:
+    problem = _toy_problem(row)
+    if problem is None or row["source_response"] is None:
+        return None
+    try:
+        return same_operations(problem, row["source_response"], row["response"])
+    except ToyParseError:
+        return False if row["source_response"] else None
+
+
+def grade_attempts(attempts: pl.DataFrame, *, max_edit: float | None) -> pl.DataFrame:
+    """Each attempt's answer, verdict, drift measures and ``drop_reason`` (null when kept)."""
+    if attempts.is_empty():
+        return attempts.with_columns(pl.lit(None, dtype=pl.String).alias("answer"),
+                                     pl.lit(None, dtype=pl.Float64).alias("edit_distance"),
+                                     pl.lit(None, dtype=pl.Float64).alias("verbatim_prefix"),
+                                     pl.lit(None, dtype=pl.String).alias("drop_reason"))
+    rows = attempts.to_dicts()
+    verdicts = grade_many([(r["response"] or "", r["gold"]) for r in rows])
+    for row, correct in zip(rows, verdicts):
+        row["answer"] = extract_answer(row["response"] or "") if row["finish_reason"] != "refused" else None
+        source = row.get("source_response") if row["finish_reason"] != "refused" else None
+        row["edit_distance"] = edit_distance(source, row["response"]) if source is not None else None
+        row["verbatim_prefix"] = verbatim_prefix(source, row["response"]) if source is not None else None
+        if row["finish_reason"] == "refused":
+            row["drop_reason"] = "refused"
+        elif row["answer"] is None:
+            row["drop_reason"] = "no_answer"
+        elif not correct:
+            row["drop_reason"] = "wrong_answer"
+        elif max_edit is not None and row["edit_distance"] is not None and row["edit_distance"] > max_edit:
+            row["drop_reason"] = "drift_guard"
+        else:
+            row["drop_reason"] = None
+    return pl.DataFrame(rows, schema_overrides={"answer": pl.String, "edit_distance": pl.Float64,
+                                                "verbatim_prefix": pl.Float64, "drop_reason": pl.String})
+
+
+def judge_kept(call: OracleCall, prompt: Prompt, graded: pl.DataFrame) -> pl.DataFrame:
+    """``judge_score`` (semantic preservation, 1-5, null when the judge gave none) and the toy
+    world's exact ``same_operations`` check for each kept refinement."""
+    kept = graded.filter(pl.col("drop_reason").is_null())
+    rows = [{"key": r["problem_id"], "question": r["question"], "trace": r["source_response"],
+             "refined": r["response"]} for r in kept.iter_rows(named=True)]
+    replies = ask_oracle(call, prompt, rows, desc="judge") if rows else pl.DataFrame(
+        schema={"key": pl.String, "response": pl.String, "finish_reason": pl.String})
+    scores = replies.select(pl.col("key").alias("problem_id"),
+                            pl.col("response").map_elements(parse_judge_score, return_dtype=pl.Float64)
+                            .alias("judge_score"))
+    return graded.join(scores, on="problem_id", how="left")
+
+
+def assemble(name: str, graded: pl.DataFrame, call: OracleCall | None, prompt_id: str) -> pl.DataFrame:
+    """The kept attempts as a corpus in the common schema."""
+    kept = graded.filter(pl.col("drop_reason").is_null())
+    same = [_same_operations(r) for r in kept.iter_rows(named=True)] if "source_response" in kept.columns else None
+    kept = kept.with_columns(
+        pl.lit(name).alias("corpus"),
+        pl.format(f"{name}:{{}}", "problem_id").alias("trace_id"),
+        pl.lit(call.engine.name if call else "dataset").alias("engine"),
+        pl.lit(call.model["id"] if call else None, dtype=pl.String).alias("model"),
+        pl.lit(prompt_id, dtype=pl.String).alias("prompt"),
+    )
+    if same is not None:
+        kept = kept.with_columns(pl.Series("same_operations", same, dtype=pl.Boolean))
+    return corpus_frame(kept).sort("problem_id")
+
+
+def corpus_metrics(name: str, graded: pl.DataFrame, corpus: pl.DataFrame, shared: int) -> dict:
+    """Coverage of the shared set, why the rest fell out, and the refinement measures."""
+    reasons = graded["drop_reason"].drop_nulls().value_counts()
+    dropped = {reason: 0 for reason in DROP_REASONS}
+    dropped.update({r: int(n) for r, n in reasons.iter_rows()})
+    metrics = {"corpus": name, "shared_problems": shared, "covered": corpus.height,
+               "coverage": corpus.height / shared if shared else 0.0, "dropped": dropped,
+               "mean_chars": float(corpus["response"].str.len_chars().mean() or 0.0)}
+    for column in ("edit_distance", "verbatim_prefix", "judge_score"):
+        values = corpus[column].drop_nulls()
+        if values.len():
+            metrics[f"mean_{column}"] = float(values.mean())
+    if corpus["edit_distance"].drop_nulls().len():
+        metrics["unchanged_share"] = float((corpus["edit_distance"] == 0).mean())
+    if corpus["source_response"].drop_nulls().len():
+        metrics["judge_missing"] = int(corpus["judge_score"].is_null().sum())
+    if corpus["same_operations"].drop_nulls().len():
+        metrics["same_operations_share"] = float(corpus["same_operations"].drop_nulls().mean())
+    return metrics
+
+
+def build_corpus(name: str, task_prompt: Prompt, call: OracleCall, targets: pl.DataFrame, problems: pl.DataFrame,
+                 *, max_edit: float | None, judge_prompt: Prompt | None) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    """Ask the Oracle for each target (problem_id, question, gold, and for refinements parent_id and
+    source_response), grade, drop, judge; returns the corpus, every graded attempt, and metrics."""
+    targets = targets.join(problems.select(pl.col("id").alias("problem_id"), "meta"), on="problem_id", how="left")
+    refining = "source_response" in targets.columns
+    rows = [{"key": r["problem_id"], "question": r["question"], "trace": r.get("source_response")}
+            for r in targets.iter_rows(named=True)]
+    replies = ask_oracle(call, task_prompt, rows, desc=name).rename({"key": "problem_id"})
+    graded = grade_attempts(targets.join(replies, on="problem_id", how="left"),
+                            max_edit=max_edit if refining else None)
+    if refining and judge_prompt is not None:
+        graded = judge_kept(call, judge_prompt, graded)
+    corpus = assemble(name, graded, call, task_prompt.id)
+    return corpus, graded.drop("meta"), corpus_metrics(name, graded, corpus, targets.height)
+
+
+def build_reference(native: pl.DataFrame, problems: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    """The dataset's own written solutions of the shared problems, graded like every other corpus."""
+    targets = native.select("problem_id", "question", "gold").join(
+        problems.select(pl.col("id").alias("problem_id"), "meta", pl.col("solution").alias("response")),
+        on="problem_id", how="left")
+    present = targets.filter(pl.col("response").is_not_null() & (pl.col("response").str.strip_chars() != ""))
+    graded = grade_attempts(present.with_columns(pl.lit("stop").alias("finish_reason")), max_edit=None)
+    corpus = assemble("reference", graded, None, None)
+    metrics = corpus_metrics("reference", graded, corpus, targets.height)
+    metrics["dropped"]["no_reference"] = targets.height - present.height
+    return corpus, graded.drop("meta"), metrics
+
+
+def describe(metrics: dict) -> str:
+    """The one-line summary a stage prints."""
+    dropped = ", ".join(f"{n} {r}" for r, n in metrics["dropped"].items() if n) or "none dropped"
+    extra = f", mean edit distance {metrics['mean_edit_distance']:.3f}" if "mean_edit_distance" in metrics else ""
+    return (f"{metrics['corpus']}: {metrics['covered']} of {metrics['shared_problems']} shared problems "
+            f"({dropped}){extra}")

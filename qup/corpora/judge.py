@@ -1,0 +1,26 @@
+"""Reading a 1-5 score out of a judge's free-form reply."""
+
+from __future__ import annotations
+
+import re
+
+_SCORE = r"([1-5](?:\.\d+)?)"
+_PATTERNS = [
+    re.compile(rf"score\W{{0,4}}(?:is\W{{0,3}})?{_SCORE}(?!\d)(?:\s*/\s*5)?", re.IGNORECASE),  # Score: 4, **Score**: 4/5
+    re.compile(rf"\\boxed\{{\s*{_SCORE}\s*\}}"),
+    re.compile(rf"(?<![\d.]){_SCORE}\s*(?:/|out of)\s*5\b", re.IGNORECASE),  # 4/5, 4 out of 5
+    re.compile(rf"rating\W{{0,4}}(?:is\W{{0,3}})?{_SCORE}(?!\d)", re.IGNORECASE),
+]
+_BARE = re.compile(rf"\W*{_SCORE}\W*")
+
+
+def parse_judge_score(reply: str | None) -> float | None:
+    """The score a judge gave (its last stated one), or None when it states none in 1-5."""
+    if not reply:
+        return None
+    for pattern in _PATTERNS:
+        found = pattern.findall(reply)
+        if found:
+            return float(found[-1])
+    bare = _BARE.fullmatch(reply.strip())
+    return float(bare[1]) if bare else None

@@ -1,0 +1,174 @@
+"""Oracle prompts, the drift guard, judge parsing, and the corpus stages on a miniature world."""
+
+import json
+import os
+import random
+
+import polars as pl
+import pytest
+
+from qup.corpora.build import grade_attempts, source_traces
+from qup.corpora.drift import edit_distance, verbatim_prefix
+from qup.corpora.judge import parse_judge_score
+from qup.engines import chat_prompt_ids
+from qup.prompts import load_prompt
+from qup.toy.styles import inject_mistake, render_native, render_textbook
+from qup.toy.tokenizer import build_char_tokenizer
+from qup.toy.world import generate_problems
+
+CHATML = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+FIELDS = {"question": "Ana has 3 pens. Ana buys 2 more. How many pens now?", "trace": "3 + 2 = 6\nAnswer: 6",
+          "refined": "3 + 2 = 5\nAnswer: 5"}
+
+
+@pytest.mark.parametrize("name", ["synthesize", "refine", "style_aligned", "judge"])
+@pytest.mark.parametrize("template", ["toy", "chatml"])
+def test_every_oracle_prompt_renders_through_a_chat_template_and_reads_back(name, template):
+    prompt = load_prompt(name)
+    tokenizer = build_char_tokenizer()
+    if template == "chatml":
+        tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+        tokenizer.chat_template = CHATML
+    text = prompt.render(**{f: FIELDS[f] for f in prompt.fields})
+    assert "{" not in text.replace("\\boxed{}", "")  # every placeholder filled
+    ids = chat_prompt_ids(tokenizer, [{"role": "user", "content": text}])
+    decoded = tokenizer.decode(ids)
+    assert text in decoded
+    assert decoded.endswith("<|im_start|>assistant\n" if template == "chatml" else "<|assistant|>")
+    assert prompt.parse(text) == {f: FIELDS[f] for f in prompt.fields}
+    assert prompt.id == f"{name}@v1"
+
+
+def test_drift_measures():
+    assert edit_distance("abc", "abc") == 0 and edit_distance("abc", "xyz") == 1
+    assert edit_distance("12 + 5 = 18", "12 + 5 = 17") == pytest.approx(1 / 11)
+    assert verbatim_prefix("12 + 5 = 18\nAnswer: 18", "12 + 5 = 17\nAnswer: 17") == pytest.approx(10 / 22)
+    assert verbatim_prefix("same", "same") == 1
+
+
+def _attempt(problem_id, source, response, finish="stop", gold="5"):
+    return {"problem_id": problem_id, "question": "q", "gold": gold, "source_response": source,
+            "response": response, "finish_reason": finish}
+
+
+def test_the_drift_guard_drops_far_refinements_and_every_drop_has_its_reason():
+    attempts = pl.DataFrame([
+        _attempt("near", "3 + 2 = 6\nAnswer: 6", "3 + 2 = 5\nAnswer: 5"),
+        _attempt("far", "3 + 2 = 6\nAnswer: 6", "Step 1: Ana starts with 3 pens.\nStep 2: adding 2 gives 5.\n"
+                                                 "Therefore, the final answer is $\\boxed{5}$."),
+        _attempt("wrong", "3 + 2 = 6\nAnswer: 6", "3 + 2 = 7\nAnswer: 7"),
+        _attempt("silent", "3 + 2 = 6\nAnswer: 6", ""),
+        _attempt("refused", "3 + 2 =", "I cannot do this", finish="refused"),
+    ])
+    graded = grade_attempts(attempts, max_edit=0.5)
+    reasons = dict(zip(graded["problem_id"], graded["drop_reason"]))
+    assert reasons == {"near": None, "far": "drift_guard", "wrong": "wrong_answer", "silent": "no_answer",
+                       "refused": "refused"}
+    near = graded.filter(pl.col("problem_id") == "near").row(0, named=True)
+    assert 0 < near["edit_distance"] < 0.2 and near["verbatim_prefix"] == pytest.approx(8 / 19)
+    assert graded.filter(pl.col("problem_id") == "refused")["edit_distance"].item() is None
+    assert grade_attempts(attempts, max_edit=None).filter(pl.col("problem_id") == "far")["drop_reason"].item() is None
+
+
+@pytest.mark.parametrize("reply, score", [
+    ("The rewrite keeps every step.\nScore: 5", 5.0),
+    ("**Score:** 4", 4.0),
+    ("I would rate this 3/5 overall.", 3.0),
+    ("Final verdict: \\boxed{2}", 2.0),
+    ("Rating - 4 out of 5", 4.0),
+    ("Score: 2\n\nOn reflection, Score: 3", 3.0),
+    ("4", 4.0),
+    ("Score: 4.5", 4.5),
+    ("The rewrite is faithful.", None),
+    ("Score: 0", None),
+    ("Score: 10", None),
+    ("", None),
+    (None, None),
+])
+def test_judge_scores_are_read_from_messy_replies_and_missing_is_not_zero(reply, score):
+    assert parse_judge_score(reply) == score
+
+
+def test_failed_source_prefers_a_finished_failed_sample_and_falls_back_to_the_native_trace():
+    samples = pl.DataFrame({
+        "problem_id": ["a", "a", "a", "b", "b"], "sample": [0, 1, 2, 0, 1],
+        "response": ["loop loop", "3 + 2 = 6", "3 + 2 = 5", "x", "y"],
+        "correct": [False, False, True, True, True], "finish_reason": ["length", "stop", "stop", "stop", "stop"]})
+    native = pl.DataFrame({"problem_id": ["a", "b"], "question": ["qa", "qb"], "gold": ["5", "1"],
+                           "trace_id": ["native:a:2", "native:b:0"], "response": ["3 + 2 = 5", "x"]})
+    failed = source_traces(samples, native, "failed").sort("problem_id")
+    assert failed["parent_id"].to_list() == ["sample:a:1", "native:b:0"]
+    assert failed["source_response"].to_list() == ["3 + 2 = 6", "x"]
+    assert source_traces(samples, native, "native")["parent_id"].to_list() == ["native:a:2", "native:b:0"]
+
+
+@pytest.fixture
+def miniature_world(tmp_path, monkeypatch):
+    """Train problems, the SLM's samples and its native corpus, written by hand into a fresh directory."""
+    rng = random.Random(0)
+    problems = generate_problems(12, 0)
+    train = pl.DataFrame([{"id": p.id, "source": "toy", "question": p.question, "answer": str(p.answer),
+                           "solution": render_textbook(p) if i % 4 else None, "level": None, "type": None,
+                           "meta": p.computation_json()} for i, p in enumerate(problems)])
+    samples, native = [], []
+    for p in problems[:10]:
+        wrong, _ = inject_mistake(p, rng, ["arithmetic"])
+        right = render_native(p, rng)
+        broken = "12 + 5 =" if p.id.endswith("3") else render_native(p, rng, wrong)
+        for j, (text, ok) in enumerate([(broken, False), (right, True)]):
+            samples.append({"problem_id": p.id, "sample": j, "response": text, "correct": ok, "finish_reason": "stop"})
+        native.append({"corpus": "native", "problem_id": p.id, "trace_id": f"native:{p.id}:1", "question": p.question,
+                       "response": right, "answer": str(p.answer), "gold": str(p.answer)})
+    (tmp_path / "data/problems").mkdir(parents=True)
+    (tmp_path / "data/samples").mkdir(parents=True)
+    (tmp_path / "data/corpora").mkdir(parents=True)
+    train.write_parquet(tmp_path / "data/problems/train.parquet")
+    pl.DataFrame(samples).write_parquet(tmp_path / "data/samples/native.parquet")
+    pl.DataFrame(native).write_parquet(tmp_path / "data/corpora/native.parquet")
+    (tmp_path / "params.yaml").write_text("seed: 0\n")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_corpus_stages_on_a_miniature_world(miniature_world):
+    from stages import oracle, reference
+
+    for name in ("oracle_synth", "oracle_refined", "style_aligned"):
+        oracle.main(name)
+    reference.main()
+    schema = pl.read_parquet("data/corpora/native.parquet").columns
+    for name in ("oracle_synth", "oracle_refined", "style_aligned", "reference"):
+        corpus = pl.read_parquet(f"data/corpora/{name}.parquet")
+        assert corpus.columns == pl.read_parquet("data/corpora/style_aligned.parquet").columns
+        assert set(corpus["problem_id"]) <= {f"toy-{i:06d}" for i in range(10)} and corpus["problem_id"].is_unique().all()
+        assert (corpus["answer"] == corpus["gold"]).all() and (corpus["corpus"] == name).all()
+    assert set(schema) <= set(pl.read_parquet("data/corpora/reference.parquet").columns)
+    synth = json.loads(open("metrics/corpora/oracle_synth.json").read())
+    assert synth["covered"] == synth["shared_problems"] == 10
+    aligned = json.loads(open("metrics/corpora/style_aligned.json").read())
+    assert aligned["dropped"]["refused"] == 1 and aligned["covered"] == 9  # toy-000003's failed trace is malformed
+    assert 0 < aligned["mean_edit_distance"] < 0.5 and aligned["mean_judge_score"] >= 4
+    corpus = pl.read_parquet("data/corpora/style_aligned.parquet")
+    assert corpus["parent_id"].str.starts_with("sample:").all() and corpus["prompt"].unique().to_list() == ["style_aligned@v1"]
+    attempts = pl.read_parquet("data/attempts/style_aligned.parquet")
+    assert attempts.filter(pl.col("drop_reason") == "refused")["problem_id"].to_list() == ["toy-000003"]
+    refined = json.loads(open("metrics/corpora/oracle_refined.json").read())
+    assert refined["mean_edit_distance"] > aligned["mean_edit_distance"]
+    ref = json.loads(open("metrics/corpora/reference.json").read())
+    assert ref["dropped"]["no_reference"] == 3 and ref["covered"] == 7  # problems 0, 4 and 8 have no solution
+
+
+def test_the_oracle_swaps_to_another_engine_by_params(miniature_world, tiny_model_dir):
+    from stages import oracle
+
+    (miniature_world / "params.yaml").write_text(
+        f"seed: 0\nmodels:\n  oracle:\n    name: {tiny_model_dir}\nengines:\n  oracle:\n    engine: hf\n"
+        "oracle:\n  max_new_tokens: 8\n")
+    oracle.main("style_aligned")
+    metrics = json.loads(open("metrics/corpora/style_aligned.json").read())
+    assert metrics["engine"] == "hf" and metrics["model"] == str(tiny_model_dir)
+    assert metrics["covered"] + sum(metrics["dropped"].values()) == 10  # an untrained model's replies all counted
+    assert os.path.exists("data/attempts/style_aligned.parquet")
