@@ -125,3 +125,35 @@ def _vllm_server_rate(model: str, python: str, conversations, sampling, log: Log
     tokens = sum(c[0].n_tokens for c in completions)
     log(f"vllm server (openai engine): {tokens} tokens in {seconds:.2f}s ({tokens / seconds:,.0f} tok/s)")
     return tokens / seconds
+
+
+def bench_nll(model: str, n_traces: int = 512, batch_size: int = 64, log: Log = print) -> float:
+    """Batched, length-sorted NLL scoring vs one trace at a time, same model and traces, in traces/s."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from qup.scoring.nll import response_nll
+    from qup.toy.styles import render_native, render_oracle
+
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    lm = AutoModelForCausalLM.from_pretrained(model).eval()
+    rng = random.Random(0)
+    problems = generate_problems(n_traces, seed=98, prefix="bench")
+    pairs = [([{"role": "user", "content": p.question}],
+              render_oracle(p) if i % 3 == 0 else render_native(p, rng)) for i, p in enumerate(problems)]
+    log(f"{n_traces} traces (a third in the Oracle's longer style), {torch.get_num_threads()} threads")
+
+    started = time.perf_counter()
+    batched = response_nll(lm, tokenizer, pairs, batch_size=batch_size)
+    batched_seconds = time.perf_counter() - started
+    log(f"batched (batch {batch_size}): {n_traces / batched_seconds:,.1f} traces/s")
+
+    started = time.perf_counter()
+    single = [response_nll(lm, tokenizer, [pair], batch_size=1)[0] for pair in pairs]
+    single_seconds = time.perf_counter() - started
+    log(f"one at a time: {n_traces / single_seconds:,.1f} traces/s")
+    worst = max(abs(a - b) for x, y in zip(batched, single) for a, b in zip(x.nll, y.nll))
+    if worst > 1e-3:
+        raise AssertionError(f"batched and single NLLs differ by up to {worst:.2e} nats")
+    log(f"same NLLs (largest difference {worst:.1e} nats)")
+    return single_seconds / batched_seconds

@@ -119,15 +119,17 @@ def grade(
 class Benchmark(str, Enum):
     grading = "grading"
     sampling = "sampling"
+    nll = "nll"
 
 
 @app.command()
 def bench(
     name: Benchmark = typer.Argument(..., help="grading: qup's grader vs math-verify alone; sampling: the hf "
-                                               "engine vs a naive model.generate loop."),
+                                               "engine vs a naive model.generate loop; nll: batched NLL "
+                                               "scoring vs one trace at a time."),
     pairs: int = typer.Option(20_000, help="grading: how many (output, gold) pairs."),
     expression_share: float = typer.Option(0.05, help="grading: share of problems whose answer is an expression."),
-    model: Path = typer.Option(Path("data/models/slm"), help="sampling: the model directory."),
+    model: Path = typer.Option(Path("data/models/slm"), help="sampling, nll: the model directory."),
     prompts: int = typer.Option(128, help="sampling: how many prompts."),
     serving_python: Path | None = typer.Option(None, help="sampling: a Python with vLLM, to measure its server too "
                                                           "(e.g. .venv-serve/bin/python)."),
@@ -138,12 +140,35 @@ def bench(
     log = lambda line: typer.echo(line)  # noqa: E731
     if name is Benchmark.grading:
         ratio = benchmarks.bench_grading(pairs, expression_share, log=log)
+    elif not (model / "config.json").exists():
+        raise fail(f"{model}: no saved model there; run `dvc repro models` or pass --model")
+    elif name is Benchmark.nll:
+        ratio = benchmarks.bench_nll(str(model), log=log)
     else:
-        if not (model / "config.json").exists():
-            raise fail(f"{model}: no saved model there; run `dvc repro models` or pass --model")
         ratio = benchmarks.bench_sampling(str(model), n_prompts=prompts, log=log,
                                           serving_python=str(serving_python) if serving_python else None)
     typer.echo(f"{name.value}: {ratio:.1f}x")
+
+
+@app.command()
+def inspect(
+    problem_id: str | None = typer.Argument(None, help="A problem id; leave out with --random."),
+    random_problem: bool = typer.Option(False, "--random", help="Show a random problem of the corpora."),
+    seed: int | None = typer.Option(None, help="--random: the seed, for the same pick again."),
+    params_file: Path = typer.Option(Path("params.yaml"), "--params", help="Where the corpora are listed."),
+) -> None:
+    """Show a problem's trace in every corpus side by side: differences to the SLM's source trace
+    marked [-deleted-] and [+inserted+], scores beside each."""
+    from qup.config import ParamsError, load_params
+    from qup.inspect import load_view, render_view
+
+    if problem_id is None and not random_problem:
+        raise fail("give a PROBLEM_ID or --random")
+    try:
+        view = load_view(problem_id, load_params(params_file).corpora, seed=seed)
+    except (ParamsError, FileNotFoundError, KeyError) as err:
+        raise fail(str(err).strip('"')) from err
+    typer.echo(render_view(view))
 
 
 @app.command()

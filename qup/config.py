@@ -94,6 +94,30 @@ class ToySLMParams(Strict):
     threads: int = Field(1, ge=1)
 
 
+class ToyRMParams(Strict):
+    """The toy world's reward model: a tiny sequence classifier (see qup/toy/train_rm.py)."""
+
+    hidden_size: int = Field(64, ge=8)
+    intermediate_size: int = Field(128, ge=8)
+    num_layers: int = Field(2, ge=1)
+    num_heads: int = Field(4, ge=1)
+    train_steps: int = Field(300, ge=1)
+    batch_size: int = Field(16, ge=1)
+    learning_rate: float = Field(3e-3, gt=0)
+    wrong_share: float = Field(0.5, ge=0, le=1)  # share of training solutions with an injected mistake
+    # target of a right solution by style: what preference data teaches real reward models
+    style_targets: dict[Literal["native", "oracle", "textbook"], float] = {"native": 0.6, "oracle": 1.0,
+                                                                           "textbook": 0.8}
+    threads: int = Field(2, ge=1)
+
+    @model_validator(mode="after")
+    def _every_style(self):
+        missing = {"native", "oracle", "textbook"} - set(self.style_targets)
+        if missing:
+            raise ValueError(f"models.toy_rm.style_targets lacks {', '.join(sorted(missing))}")
+        return self
+
+
 class EvalParams(Strict):
     k: int = Field(8, ge=1)
     temperature: float = Field(1.0, ge=0)
@@ -105,6 +129,7 @@ class ModelsParams(Strict):
     slm: ModelRef = ModelRef()
     oracle: ModelRef = ModelRef(name="symbolic")  # symbolic (toy world) | a hub id | a local directory | an API model
     toy_slm: ToySLMParams = ToySLMParams()
+    toy_rm: ToyRMParams = ToyRMParams()
     eval: EvalParams = EvalParams()
 
 
@@ -154,6 +179,7 @@ class VLLMOptions(Strict):
     tensor_parallel_size: int = Field(1, ge=1)
     max_model_len: int | None = None
     enable_lora: bool = False
+    max_lora_rank: int = Field(64, ge=1)  # the largest LoRA rank an adapter may have
 
 
 class SymbolicOptions(Strict):
@@ -226,6 +252,81 @@ class OracleParams(Strict):
     shard_size: int = Field(64, ge=1)
 
 
+class RewardModelRef(Strict):
+    """One reward model the score stages run: an ORM or a PRM, through transformers or SGLang."""
+
+    name: str = "toy"  # toy (trained by the reward_model stage) | a hub id | a local directory
+    label: str | None = None  # names its columns and metrics; None: from the name
+    revision: str | None = None
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    kind: Literal["orm", "prm"] = "orm"
+    engine: Literal["hf", "sglang"] = "hf"
+    batch_size: int = Field(16, ge=1)
+    # PRMs: how the response splits into steps, the token that closes each step, and how step scores combine
+    step_split: str = "\n\n"
+    step_separator: str = "<extra_0>"
+    aggregate: Literal["min", "mean", "last"] = "min"
+    trust_remote_code: bool = False  # e.g. Qwen2.5-Math-PRM-7B
+    sglang_url: str | None = None  # engine sglang: a running server started with --is-embedding; None: launch one
+    sglang_python: str | None = None
+    sglang_args: list[str] = []
+
+    @property
+    def column(self) -> str:
+        import re
+
+        return "reward_" + (self.label or re.sub(r"[^a-z0-9]+", "_", self.name.lower()).strip("_"))
+
+
+class ScoringParams(Strict):
+    """The score stages: reward models, adaptation cost and style distance of every corpus."""
+
+    reward_models: list[RewardModelRef] = [RewardModelRef(name="toy", label="toy_orm")]
+    nll_batch_size: int = Field(32, ge=1)
+    top_tokens: int = Field(20, ge=1)
+    bootstrap: int = Field(1000, ge=10)  # resamples for the 95% intervals
+    shard_size: int = Field(256, ge=1)
+
+    @model_validator(mode="after")
+    def _distinct_columns(self):
+        columns = [r.column for r in self.reward_models]
+        if len(set(columns)) != len(columns):
+            raise ValueError(f"scoring.reward_models: two reward models share a label ({', '.join(columns)}); "
+                             "give each a distinct label")
+        return self
+
+
+class TrainParams(Strict):
+    """The train@<corpus> stages: one budget, the same for every corpus."""
+
+    method: Literal["lora", "full"] = "lora"
+    objective: Literal["sft", "dft"] = "sft"  # dft: Dynamic Fine-Tuning (token losses weighted by probability)
+    examples: int | None = Field(400, ge=1)  # problems per corpus (all corpora cover them); None: every common one
+    epochs: float = Field(1.0, gt=0)
+    batch_size: int = Field(16, ge=1)
+    gradient_accumulation: int = Field(1, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "cosine"
+    warmup_steps: int = Field(0, ge=0)
+    max_length: int = Field(1024, ge=16)
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    lora_dropout: float = Field(0.0, ge=0, lt=1)
+    lora_targets: str | list[str] = "all-linear"
+    save_steps: int = Field(50, ge=1)  # checkpoint interval, for resuming after a crash
+    device: Literal["cpu", "cuda"] | None = None  # None: cuda when available
+    threads: int | None = Field(None, ge=1)  # torch CPU threads; None: torch's default
+
+
+class EvaluateParams(Strict):
+    """The evaluate@<corpus> and evaluate@base stages, on the test split."""
+
+    k: int = Field(4, ge=1)  # Avg@k: mean accuracy over k samples at temperature
+    temperature: float = Field(1.0, ge=0)
+    max_new_tokens: int = Field(384, ge=1)  # room for the Oracle's longer style
+    shard_size: int = Field(100, ge=1)
+
+
 class Params(Strict):
     seed: int = 0
     problems: ProblemsParams = ProblemsParams()
@@ -234,6 +335,10 @@ class Params(Strict):
     engines: EnginesParams = EnginesParams()
     native: NativeParams = NativeParams()
     oracle: OracleParams = OracleParams()
+    corpora: list[str] = ["native", "oracle_refined", "oracle_synth", "style_aligned", "reference"]
+    scoring: ScoringParams = ScoringParams()
+    train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
 
 
 class ParamsError(ValueError):

@@ -57,11 +57,14 @@ class Engine(Protocol):
         """Release what the engine holds (a server it started, say)."""
 
 
-def make_engine(params, model: dict, *, progress: bool = False) -> Engine:
-    """The engine ``params.engine`` names (an ``EngineParams``), serving the manifest entry ``model``."""
+def make_engine(params, model: dict, *, progress: bool = False, adapter: str | None = None) -> Engine:
+    """The engine ``params.engine`` names (an ``EngineParams``), serving the manifest entry ``model``,
+    with the LoRA ``adapter`` (a saved PEFT directory) applied where one is given."""
     from qup.engines.registry import ENGINES
 
     options = params.options()
     if "model" in options:  # an engine's own name for the model, where the server knows it otherwise
         options["model_name"] = options.pop("model")
+    if adapter is not None:
+        options["adapter"] = adapter
     return ENGINES[params.engine](model, progress=progress, **options)

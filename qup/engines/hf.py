@@ -34,7 +34,8 @@ class HFEngine:
     name = "hf"
 
     def __init__(self, model: str, *, revision: str | None = None, dtype: str = "auto",
-                 device: str | None = None, batch_size: int = 64, progress: bool = True):
+                 device: str | None = None, batch_size: int = 64, progress: bool = True,
+                 adapter: str | None = None):
         self.model = model
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.tokenizer = AutoTokenizer.from_pretrained(model, revision=revision)
@@ -42,6 +43,10 @@ class HFEngine:
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.lm = AutoModelForCausalLM.from_pretrained(model, revision=revision, dtype=DTYPES[dtype])
+        if adapter is not None:  # a LoRA checkpoint: merged once, then decoding costs what the base model's does
+            from peft import PeftModel
+
+            self.lm = PeftModel.from_pretrained(self.lm, adapter).merge_and_unload()
         self.lm.to(self.device).eval()
         # transformers renamed `past_key_values` to `cache`; speak whichever this version knows
         self._cache_arg = "cache" if "cache" in inspect.signature(self.lm.forward).parameters else "past_key_values"

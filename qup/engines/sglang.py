@@ -62,13 +62,17 @@ class SGLangEngine:
                  mem_fraction: float | None = None, max_running_requests: int | None = None,
                  lora_paths: list[str] | None = None, extra_args: list[str] | None = None,
                  startup_timeout: float = 600, concurrency: int = 32, request_timeout: float = 600,
-                 progress: bool = True):
+                 progress: bool = True, adapter: str | None = None):
         from transformers import AutoTokenizer
 
         self.model = model
         self.tokenizer = AutoTokenizer.from_pretrained(model)
         self.concurrency, self.request_timeout, self.progress = concurrency, request_timeout, progress
         self.server: ManagedServer | None = None
+        # a LoRA checkpoint is served by name, per request (a server at ``url`` must know it as "adapter")
+        self.lora_name = "adapter" if adapter is not None else None
+        if adapter is not None:
+            lora_paths = [*(lora_paths or []), f"adapter={adapter}"]
         if url is None:
             port = port or free_port()
             cmd = sglang_command(model, python=python or sys.executable, port=port, device=device, tp_size=tp_size,
@@ -104,8 +108,10 @@ class SGLangEngine:
         def one(job: tuple[list[int], int]) -> list[Completion]:
             ids, seed = job
             per_copy = [{**params, "sampling_seed": request_seed(sampling.seed, seed, j)} for j in range(n)]
-            outputs = _post(f"{self.url}/generate", {"input_ids": [ids] * n, "sampling_params": per_copy},
-                            self.request_timeout)
+            payload = {"input_ids": [ids] * n, "sampling_params": per_copy}
+            if self.lora_name:
+                payload["lora_path"] = [self.lora_name] * n
+            outputs = _post(f"{self.url}/generate", payload, self.request_timeout)
             return [Completion(o["text"], o["meta_info"]["completion_tokens"],
                                "length" if o["meta_info"]["finish_reason"]["type"] == "length" else "stop")
                     for o in outputs]

@@ -12,13 +12,15 @@ class VLLMEngine:
 
     def __init__(self, model: str, *, dtype: str = "auto", gpu_memory_utilization: float = 0.9,
                  tensor_parallel_size: int = 1, max_model_len: int | None = None, enable_lora: bool = False,
-                 progress: bool = True):
+                 progress: bool = True, adapter: str | None = None, max_lora_rank: int = 64):
         from vllm import LLM
+        from vllm.lora.request import LoRARequest
 
         self.model = model
         self.llm = LLM(model=model, dtype=dtype, gpu_memory_utilization=gpu_memory_utilization,
                        tensor_parallel_size=tensor_parallel_size, max_model_len=max_model_len,
-                       enable_lora=enable_lora)
+                       enable_lora=enable_lora or adapter is not None, max_lora_rank=max_lora_rank)
+        self.lora = LoRARequest("adapter", 1, adapter) if adapter is not None else None
         self.tokenizer = self.llm.get_tokenizer()
         self.progress = progress
 
@@ -44,7 +46,7 @@ class VLLMEngine:
                 params.append(SamplingParams(n=1 if greedy else n, temperature=sampling.temperature,
                                              top_p=sampling.top_p, max_tokens=sampling.max_new_tokens,
                                              seed=request_seed(sampling.seed, seed, j)))
-        outputs = self.llm.generate(prompts, params, use_tqdm=self.progress)
+        outputs = self.llm.generate(prompts, params, use_tqdm=self.progress, lora_request=self.lora)
         flat = [Completion(o.text, len(o.token_ids), "length" if o.finish_reason == "length" else "stop")
                 for request in outputs for o in request.outputs]
         return [flat[i * n:(i + 1) * n] for i in range(len(conversations))]

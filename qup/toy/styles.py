@@ -67,13 +67,14 @@ TEXTBOOK_PHRASES = {"+": "After {n} more, {name} has", "-": "After {n} fewer, {n
                     "*": "After growing {n}-fold, {name} has"}
 
 
-def render_textbook(problem: ToyProblem) -> str:
+def render_textbook(problem: ToyProblem, steps: tuple[Step, ...] | None = None) -> str:
     """The problem's reference solution, in a third style: a textbook's worked answer ending in ``#### N``."""
+    steps = problem.steps if steps is None else steps
     lines = [f"{problem.name} starts with {problem.start} {problem.item}."]
-    for step in problem.steps:
+    for step in steps:
         phrase = TEXTBOOK_PHRASES[step.op].format(n=step.right, name=problem.name)
         lines.append(f"{phrase} {step.left} {step.op} {step.right} = {step.result} {problem.item}.")
-    lines.append(f"#### {problem.answer}")
+    lines.append(f"#### {steps[-1].result}")
     return "\n".join(lines)
 
 

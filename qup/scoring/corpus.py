@@ -1,0 +1,148 @@
+"""Score one corpus: every reward model, the SLM's adaptation cost, and style distance to its own samples."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+
+from qup.config import RewardModelRef
+from qup.engines import Conversation
+from qup.prompts import Prompt
+from qup.scoring.nll import response_nll, top_loss_tokens
+from qup.scoring.reward import HFOutcomeRewardModel, HFProcessRewardModel, RewardModel, SGLangOutcomeRewardModel
+from qup.scoring.stats import bootstrap_mean
+from qup.scoring.style import style_distance
+from qup.shards import run_sharded
+
+QUARTERS = ("ppl_q1", "ppl_q2", "ppl_q3", "ppl_q4")
+
+
+def open_reward_model(ref: RewardModelRef, path: str, *, progress: bool = False) -> RewardModel:
+    """The reward model ``ref`` describes, loaded from ``path``."""
+    label = ref.column.removeprefix("reward_")
+    if ref.kind == "prm":
+        if ref.engine != "hf":
+            raise ValueError(f"reward model {ref.name}: PRMs run on the hf engine only")
+        return HFProcessRewardModel(path, label=label, step_split=ref.step_split, step_separator=ref.step_separator,
+                                    aggregate=ref.aggregate, batch_size=ref.batch_size, dtype=ref.dtype,
+                                    trust_remote_code=ref.trust_remote_code, progress=progress)
+    if ref.engine == "sglang":
+        return SGLangOutcomeRewardModel(path, label=label, url=ref.sglang_url, python=ref.sglang_python,
+                                        extra_args=ref.sglang_args, batch_size=ref.batch_size, progress=progress)
+    return HFOutcomeRewardModel(path, label=label, batch_size=ref.batch_size, dtype=ref.dtype, progress=progress)
+
+
+def conversations(corpus: pl.DataFrame, prompt: Prompt) -> list[tuple[Conversation, str]]:
+    """(the SLM's prompt for the problem, the trace) for every row: the conversation the SLM trains on."""
+    return [([{"role": "user", "content": prompt.render(question=q)}], r)
+            for q, r in zip(corpus["question"], corpus["response"])]
+
+
+def nll_columns(model, tokenizer, pairs, *, batch_size: int, cache_dir: Path, key: dict,
+                shard_size: int) -> pl.DataFrame:
+    """Per-trace NLL, perplexity, Q1-Q4 perplexities and per-token NLL, resumable by shard."""
+
+    def work(shard) -> pl.DataFrame:
+        results = response_nll(model, tokenizer, [pairs[i] for i in shard], batch_size=batch_size)
+        rows = []
+        for i, result in zip(shard, results):
+            rows.append({"index": i, "n_tokens": len(result.nll), "nll_mean": result.mean,
+                         "perplexity": result.perplexity, **dict(zip(QUARTERS, result.quarter_perplexities())),
+                         "token_ids": result.token_ids, "token_nll": result.nll})
+        return pl.DataFrame(rows, schema={"index": pl.Int64, "n_tokens": pl.Int64, "nll_mean": pl.Float64,
+                                          "perplexity": pl.Float64, **{q: pl.Float64 for q in QUARTERS},
+                                          "token_ids": pl.List(pl.Int64), "token_nll": pl.List(pl.Float64)})
+
+    frame = run_sharded(list(range(len(pairs))), work, key=key, cache_dir=cache_dir, shard_size=shard_size,
+                        desc="nll", unit="trace")
+    return frame.sort("index").drop("index")
+
+
+def reward_column(column: str, model: RewardModel, pairs, *, cache_dir: Path, key: dict, shard_size: int) -> list[float | None]:
+    def work(shard) -> pl.DataFrame:
+        return pl.DataFrame({"index": list(shard), "score": model.score([pairs[i] for i in shard])},
+                            schema={"index": pl.Int64, "score": pl.Float64})
+
+    frame = run_sharded(list(range(len(pairs))), work, key=key, cache_dir=cache_dir, shard_size=shard_size,
+                        desc=column, unit="trace")
+    return frame.sort("index")["score"].to_list() if frame.height else []
+
+
+def corpus_summary(scores: pl.DataFrame, *, reward_columns: list[str], native_samples: list[str],
+                   top_tokens: list[dict], resamples: int, seed: int) -> dict:
+    """Per-corpus metrics: mean and 95% bootstrap interval of each measure, style distance, top-loss tokens."""
+    def interval(column: str) -> dict:
+        return bootstrap_mean(scores[column].to_list(), seed=seed, resamples=resamples)
+
+    total_nll = sum(sum(row) for row in scores["token_nll"].to_list())
+    total_tokens = int(scores["n_tokens"].sum() or 0)
+    metrics = {
+        "traces": scores.height,
+        "reward": {column.removeprefix("reward_"): interval(column) for column in reward_columns},
+        "perplexity": interval("perplexity"),
+        "corpus_perplexity": math.exp(total_nll / total_tokens) if total_tokens else None,
+        "nll_per_token": interval("nll_mean"),
+        **{q: interval(q) for q in QUARTERS},
+        "style": style_distance(scores["response"].to_list(), native_samples),
+        "top_loss_tokens": top_tokens,
+        "mean_tokens": float(scores["n_tokens"].mean() or 0.0),
+    }
+    if scores["edit_distance"].drop_nulls().len():
+        metrics["edit_distance"] = interval("edit_distance")
+    return metrics
+
+
+def score_corpus(corpus: pl.DataFrame, *, prompt: Prompt, slm, slm_tokenizer, slm_key: str,
+                 reward_models: list[tuple[str, Callable[[], RewardModel], str]], native_samples: list[str],
+                 nll_batch_size: int, top_tokens: int, resamples: int, seed: int, cache_dir: Path,
+                 shard_size: int) -> tuple[pl.DataFrame, dict]:
+    """Per-trace scores and per-corpus metrics. ``reward_models`` holds (column, opener, revision) triples;
+    each model is opened only when some shard needs it and closed after."""
+    pairs = conversations(corpus, prompt)
+    nll = nll_columns(slm, slm_tokenizer, pairs, batch_size=nll_batch_size, cache_dir=cache_dir / "nll",
+                      key={"slm": slm_key, "prompt": prompt.id, "texts": corpus["trace_id"].to_list()},
+                      shard_size=shard_size)
+    scores = pl.concat([corpus.select("corpus", "problem_id", "trace_id", "parent_id", "response", "edit_distance"),
+                        nll], how="horizontal")
+    for column, opener, revision in reward_models:
+        model = _Lazy(opener)
+        try:
+            values = reward_column(column, model, pairs, cache_dir=cache_dir / column, shard_size=shard_size,
+                                   key={"rm": revision, "prompt": prompt.id, "texts": corpus["trace_id"].to_list()})
+        finally:
+            model.close()
+        scores = scores.with_columns(pl.Series(column, values, dtype=pl.Float64))
+    tokens = top_loss_tokens_from_frame(scores, slm_tokenizer, top_tokens)
+    metrics = corpus_summary(scores, reward_columns=[c for c, _, _ in reward_models], native_samples=native_samples,
+                             top_tokens=tokens, resamples=resamples, seed=seed)
+    return scores, metrics
+
+
+def top_loss_tokens_from_frame(scores: pl.DataFrame, tokenizer, n: int) -> list[dict]:
+    from qup.scoring.nll import ResponseNLL
+
+    results = [ResponseNLL(ids, values) for ids, values in zip(scores["token_ids"].to_list(),
+                                                              scores["token_nll"].to_list())]
+    return top_loss_tokens(results, tokenizer, n)
+
+
+class _Lazy:
+    """A reward model opened on first use, so a fully cached corpus never loads it."""
+
+    def __init__(self, opener: Callable[[], RewardModel]):
+        self._opener, self._model = opener, None
+
+    def _get(self) -> RewardModel:
+        if self._model is None:
+            self._model = self._opener()
+        return self._model
+
+    def score(self, pairs):
+        return self._get().score(pairs)
+
+    def close(self) -> None:
+        if self._model is not None:
+            self._model.close()

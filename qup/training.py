@@ -1,0 +1,133 @@
+"""A checkpoint per corpus: TRL's SFTTrainer on prompt-completion data, LoRA through PEFT or full.
+
+The prompt is the SLM's own solve prompt; the loss covers the completion only (TRL's
+completion-only loss). ``objective`` ``sft`` is plain cross-entropy; ``dft`` is Dynamic
+Fine-Tuning, each token's cross-entropy weighted by its detached probability (TRL's
+``loss_type="dft"``). Every corpus trains on the same problems with the same steps, batch,
+learning rate and seed. Training curves go to dvclive; checkpoints let a crashed run resume.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import json
+import random
+import shutil
+from pathlib import Path
+
+import polars as pl
+
+from qup.config import TrainParams
+from qup.prompts import Prompt
+
+
+class BudgetError(ValueError):
+    """A corpus cannot fill the training budget every corpus gets."""
+
+
+def training_problems(corpora: dict[str, pl.DataFrame], examples: int | None, seed: int) -> list[str]:
+    """The problems every corpus trains on: those all corpora cover, ``examples`` of them in a seeded order."""
+    common = set.intersection(*(set(frame["problem_id"]) for frame in corpora.values()))
+    if examples is not None and len(common) < examples:
+        sizes = ", ".join(f"{name} {frame.height}" for name, frame in corpora.items())
+        raise BudgetError(
+            f"train.examples is {examples}, but only {len(common)} problems have a trace in every corpus "
+            f"({sizes}); lower train.examples or set it to null to train on all {len(common)}")
+    chosen = sorted(common)
+    random.Random(seed).shuffle(chosen)
+    return chosen[:examples] if examples is not None else chosen
+
+
+def sft_dataset(corpus: pl.DataFrame, problem_ids: list[str], prompt: Prompt):
+    """Conversational prompt-completion rows, in ``problem_ids`` order."""
+    from datasets import Dataset
+
+    by_id = {r["problem_id"]: r for r in corpus.select("problem_id", "question", "response").iter_rows(named=True)}
+    missing = [p for p in problem_ids if p not in by_id]
+    if missing:
+        raise BudgetError(f"the corpus has no trace for {len(missing)} of the training problems, e.g. {missing[0]}")
+    return Dataset.from_list([
+        {"prompt": [{"role": "user", "content": prompt.render(question=by_id[p]["question"])}],
+         "completion": [{"role": "assistant", "content": by_id[p]["response"]}]}
+        for p in problem_ids])
+
+
+def run_key(params: TrainParams, base_revision: str, data: str) -> str:
+    """Names a run's checkpoint folder: a crashed run resumes only into the run it was."""
+    blob = json.dumps([params.model_dump(), base_revision, data], sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def sft_config(params: TrainParams, output_dir: Path, seed: int):
+    from trl import SFTConfig
+
+    return SFTConfig(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=params.batch_size,
+        gradient_accumulation_steps=params.gradient_accumulation,
+        learning_rate=params.learning_rate,
+        num_train_epochs=params.epochs,
+        lr_scheduler_type=params.scheduler,
+        warmup_steps=params.warmup_steps,
+        weight_decay=0.0,
+        loss_type="dft" if params.objective == "dft" else "nll",
+        max_length=params.max_length,
+        bf16=False,  # TRL's default; slower for tiny models on CPU, and full precision keeps corpora comparable
+        fp16=False,
+        activation_checkpointing=False,
+        use_cpu=params.device == "cpu",
+        seed=seed,
+        data_seed=seed,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=params.save_steps,
+        save_total_limit=1,
+        report_to="none",
+        disable_tqdm=False,
+        dataloader_num_workers=0,
+        ddp_backend="gloo" if params.device == "cpu" and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
+    )
+
+
+def lora_config(params: TrainParams):
+    from peft import LoraConfig
+
+    return LoraConfig(r=params.lora_r, lora_alpha=params.lora_alpha, lora_dropout=params.lora_dropout,
+                      target_modules=params.lora_targets, task_type="CAUSAL_LM")
+
+
+def train_checkpoint(base_path: str, dataset, out_dir: Path, params: TrainParams, *, seed: int, work_dir: Path,
+                     live_dir: Path) -> dict:
+    """Fine-tune the model at ``base_path`` on ``dataset``; save the adapter (LoRA) or the model (full)
+    with its tokenizer to ``out_dir``. Resumes from the newest checkpoint in ``work_dir``."""
+    import torch
+    from dvclive import Live
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.integrations import DVCLiveCallback
+    from transformers.trainer_utils import get_last_checkpoint
+    from trl import SFTTrainer
+
+    if params.threads:
+        torch.set_num_threads(params.threads)
+    tokenizer = AutoTokenizer.from_pretrained(base_path)
+    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    config = sft_config(params, work_dir, seed)
+    live = Live(str(live_dir), dvcyaml=None, save_dvc_exp=False, resume=get_last_checkpoint(str(work_dir)) is not None)
+    trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
+                         peft_config=lora_config(params) if params.method == "lora" else None,
+                         callbacks=[DVCLiveCallback(live=live)])
+    last = get_last_checkpoint(str(work_dir))
+    result = trainer.train(resume_from_checkpoint=last)
+    if trainer.is_world_process_zero():
+        staging = out_dir.with_name(f".{out_dir.name}.tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        trainer.save_model(str(staging))
+        tokenizer.save_pretrained(staging)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        staging.rename(out_dir)
+    live.end()
+    return {"train_loss": result.training_loss, "steps": result.global_step, "resumed_from": last,
+            "train_seconds": round(result.metrics.get("train_runtime", 0.0), 1),
+            "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)}
