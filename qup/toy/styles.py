@@ -27,19 +27,18 @@ class Mistake:
 def render_native(problem: ToyProblem, rng: random.Random, steps: tuple[Step, ...] | None = None) -> str:
     """A terse solution; ``steps`` overrides the problem's own (for faulty traces).
 
-    Wording varies (connectors, operand order of + and x, the closing line); the layout of an
-    equation does not, which a tiny model needs to learn its arithmetic in minutes.
+    Wording varies (connectors, the multiplication sign, the closing line); the layout of an
+    equation does not: the carried quantity first, then the number the step brings in. Swapping
+    operands at random halved the tiny SLM's greedy accuracy (0.52 -> 0.26): it must find the
+    next number of the question, and a fixed order tells it where to look.
     """
     steps = problem.steps if steps is None else steps
     times = rng.choice(["*", "x"])
     connector = rng.choice(["", "", "then ", "so "])
     lines = []
     for i, step in enumerate(steps):
-        left, right = step.left, step.right
-        if step.op in "+*" and rng.random() < 0.3:
-            left, right = right, left
         symbol = times if step.op == "*" else step.op
-        expr = f"{left} {symbol} {right} = {step.result}"
+        expr = f"{step.left} {symbol} {step.right} = {step.result}"
         lines.append((connector if i else "") + expr)
     answer = steps[-1].result
     if rng.random() < 0.5:
