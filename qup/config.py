@@ -282,6 +282,8 @@ class ScoringParams(Strict):
     """The score stages: reward models, adaptation cost and style distance of every corpus."""
 
     reward_models: list[RewardModelRef] = [RewardModelRef(name="toy", label="toy_orm")]
+    # the SLM's NLL: hf (in process) | sglang (prompt logprobs from a server, with engines.slm.sglang's options)
+    nll_engine: Literal["hf", "sglang"] = "hf"
     nll_batch_size: int = Field(32, ge=1)
     top_tokens: int = Field(20, ge=1)
     bootstrap: int = Field(1000, ge=10)  # resamples for the 95% intervals
@@ -322,6 +324,7 @@ class EvaluateParams(Strict):
     """The evaluate@<corpus> and evaluate@base stages, on the test split."""
 
     k: int = Field(4, ge=1)  # Avg@k: mean accuracy over k samples at temperature
+    max_problems: int | None = Field(None, ge=1)  # evaluate the first N test problems; None: all
     temperature: float = Field(1.0, ge=0)
     max_new_tokens: int = Field(384, ge=1)  # room for the Oracle's longer style
     shard_size: int = Field(100, ge=1)

@@ -28,6 +28,8 @@ def main(name: str) -> None:
         raise SystemExit(f"unknown evaluation {name!r}; choose base or one of {', '.join(params.corpora)}")
     cfg = params.evaluate
     test = pl.read_parquet("data/problems/test.parquet")
+    if cfg.max_problems is not None:
+        test = test.head(cfg.max_problems)
     manifest = json.loads(Path("data/models/manifest.json").read_text())
     model = next(m for m in manifest["models"] if m["role"] == "slm")
     adapter = None

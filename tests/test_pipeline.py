@@ -12,11 +12,21 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+# an easy world (one-step problems up to 10) that an 88k-parameter SLM learns in 200 steps, so that
+# rejection sampling solves some problems and every later stage has a shared problem set to work on
 MINIATURE = {
-    "problems": {"n_train": 30, "n_test": 12},
-    "models": {"toy_slm": {"train_steps": 12, "warmup_steps": 2, "checkpoint_every": 5, "threads": 1},
+    "problems": {"n_train": 40, "n_test": 12},
+    "toy": {"min_steps": 1, "max_steps": 1, "max_value": 10, "max_operand": 3, "allow_multiply": False},
+    "models": {"toy_slm": {"hidden_size": 64, "intermediate_size": 128, "num_layers": 2, "num_heads": 4,
+                           "head_dim": 16, "train_steps": 200, "warmup_steps": 10, "learning_rate": 0.01,
+                           "checkpoint_every": 50, "curriculum_fraction": 0, "threads": 1},
+               "toy_rm": {"hidden_size": 16, "intermediate_size": 32, "num_layers": 1, "train_steps": 5,
+                          "threads": 1},
                "eval": {"k": 2, "max_new_tokens": 40, "batch_size": 32}},
-    "native": {"k": 2, "max_new_tokens": 40, "shard_size": 8},
+    "native": {"k": 4, "max_new_tokens": 40, "shard_size": 8},
+    "scoring": {"bootstrap": 20},
+    "train": {"examples": None, "batch_size": 4, "threads": 1},
+    "evaluate": {"k": 2, "max_new_tokens": 60},
 }
 
 
@@ -41,7 +51,7 @@ def study(tmp_path):
     tracked = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
                              text=True, check=True).stdout.split()
     for name in tracked:
-        if name.startswith(("data/problems", "data/models", "metrics/", "dvc.lock")):
+        if name.startswith(("data/", "metrics/", "dvc.lock", "dvclive/", "reports/")) and name != "data/raw/README.md":
             continue
         target = copy / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -58,32 +68,67 @@ def study(tmp_path):
     return copy
 
 
+CORPORA = ("native", "oracle_refined", "oracle_synth", "style_aligned", "reference")
+
+
 @pytest.mark.slow
-def test_repro_builds_every_stage_and_exp_run_reruns_what_changed(study):
+def test_repro_builds_the_study_and_exp_run_reruns_only_what_changed(study, tmp_path):
     dvc = [sys.executable, "-m", "dvc"]
     run(dvc + ["repro"], study)
-    assert pl.read_parquet(study / "data/problems/train.parquet").height == 30
+    assert pl.read_parquet(study / "data/problems/train.parquet").height == 40
     assert pl.read_parquet(study / "data/problems/test.parquet").height == 12
     metrics = json.loads((study / "metrics/models.json").read_text())
-    assert 0 <= metrics["slm_greedy_accuracy"] <= 1 and 0 <= metrics["slm_pass_at_k"] <= 1
+    assert 0 <= metrics["slm_greedy_accuracy"] <= 1 and metrics["slm_pass_at_k"] > 0
     manifest = json.loads((study / "data/models/manifest.json").read_text())
     assert manifest["models"][0]["id"] == "toy" and (study / "data/models/slm/config.json").exists()
     samples = pl.read_parquet(study / "data/samples/native.parquet")
-    assert samples.height == 60 and samples["prompt"].unique().to_list() == ["toy_solve@v1"]
+    assert samples.height == 160 and samples["prompt"].unique().to_list() == ["toy_solve@v1"]
     native = json.loads((study / "metrics/native.json").read_text())
     corpus = pl.read_parquet(study / "data/corpora/native.parquet")
-    assert corpus.height == native["shared_problems"] and corpus["problem_id"].is_unique().all()
-    for name in ("oracle_synth", "oracle_refined", "style_aligned", "reference"):
+    assert corpus.height == native["shared_problems"] > 0 and corpus["problem_id"].is_unique().all()
+    for name in CORPORA:
         built = pl.read_parquet(study / f"data/corpora/{name}.parquet")
         assert built.columns == corpus.columns and set(built["problem_id"]) <= set(corpus["problem_id"])
-        assert json.loads((study / f"metrics/corpora/{name}.json").read_text())["shared_problems"] == corpus.height
+        if name != "native":
+            assert json.loads((study / f"metrics/corpora/{name}.json").read_text())["shared_problems"] == corpus.height
+        quality = json.loads((study / f"metrics/quality/{name}.json").read_text())
+        assert quality["traces"] == built.height and quality["reward"]["toy_orm"]["n"] == built.height
+        assert (study / f"data/checkpoints/{name}/adapter_config.json").exists()
+        assert json.loads((study / f"metrics/eval/{name}.json").read_text())["n_test"] == 12
+    summary = json.loads((study / "metrics/summary.json").read_text())
+    assert set(summary["corpora"]) == set(CORPORA) and summary["verdict"].startswith("This run")
+    assert (study / "reports/summary.md").read_text().count("|") > 50
     assert "up to date" in run(dvc + ["status"], study)
 
     out = run(dvc + ["exp", "run", "-S", "oracle.style_aligned_max_edit=0.3"], study)
-    assert "Running stage 'style_aligned'" in out
-    assert not any(f"Running stage '{s}'" in out for s in ("models", "native", "oracle_refine", "oracle_synth"))
+    assert "Running stage 'style_aligned'" in out and "Running stage 'score@style_aligned'" in out
+    assert not any(f"Running stage '{s}'" in out for s in ("models", "native", "oracle_refine", "oracle_synth",
+                                                          "score@native", "evaluate@base"))
 
-    out = run(dvc + ["exp", "run", "-S", "problems.n_train=20"], study)
-    assert "Running stage 'problems'" in out and "Running stage 'models'" in out
-    assert "Running stage 'native'" in out
-    assert pl.read_parquet(study / "data/problems/train.parquet").height == 20
+    out = run(dvc + ["exp", "run", "-S", "train.objective=dft"], study)
+    assert "Running stage 'train@native'" in out and "Running stage 'evaluate@native'" in out
+    assert "Running stage 'report'" in out
+    assert not any(f"Running stage '{s}'" in out for s in ("problems", "models", "native", "style_aligned",
+                                                          "reward_model", "score@native", "evaluate@base"))
+    assert json.loads((study / "metrics/train/native.json").read_text())["objective"] == "dft"
+    shown = run(dvc + ["exp", "show", "--json"], study)
+    assert "avg_at_k" in shown and "greedy_accuracy" in shown
+
+
+@pytest.mark.slow
+def test_corpora_and_checkpoints_travel_through_a_dvc_remote(study, tmp_path):
+    dvc = [sys.executable, "-m", "dvc"]
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    run(dvc + ["repro", "style_aligned", "reward_model"], study)
+    run(dvc + ["remote", "add", "-d", "shared", str(tmp_path / "remote")], study)
+    run(dvc + ["push"], study)
+    run(git + ["add", "-A"], study)
+    run(git + ["commit", "-qm", "built"], study)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(study), str(clone)], tmp_path)
+    assert not (clone / "data/corpora/style_aligned.parquet").exists()
+    run(dvc + ["pull"], clone)
+    for path in ("data/corpora/style_aligned.parquet", "data/models/slm/model.safetensors",
+                 "data/reward_model/config.json"):
+        assert (clone / path).read_bytes() == (study / path).read_bytes()
+    assert "up to date" in run(dvc + ["status"], clone)

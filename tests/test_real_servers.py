@@ -66,6 +66,18 @@ def test_sglang_engine_launches_the_server_generates_k_samples_and_stops_it(serv
         # the openai engine drives the same server through its OpenAI-compatible API
         client = OpenAIEngine(str(servable_model), base_url=f"{engine.url}/v1", api_key_env=None, progress=False)
         check_completions(client.generate(CONVERSATIONS, 3, SAMPLING), 3)
+        # adaptation cost from the server's prompt logprobs matches the in-process computation
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from qup.scoring.nll import response_nll
+
+        pairs = [(c, "3 + 4 = 7\nAnswer: 7") for c in CONVERSATIONS]
+        served = engine.response_nll(pairs)
+        local = response_nll(AutoModelForCausalLM.from_pretrained(servable_model),
+                             AutoTokenizer.from_pretrained(servable_model), pairs)
+        for a, b in zip(served, local):
+            assert a.token_ids == b.token_ids
+            assert a.nll == pytest.approx(b.nll, abs=0.05)  # the server computes in bfloat16
     finally:
         engine.close()
     assert engine.server.process.poll() is not None

@@ -124,3 +124,21 @@ class SGLangEngine:
                 results.append(completions)
                 bar.update(n)
         return results
+
+    def response_nll(self, pairs: list[tuple[Conversation, str]]) -> list:
+        """Each response's per-token NLL given its conversation, from the server's prompt logprobs
+        (``return_logprob`` from where the response starts; nothing is generated that counts)."""
+        from qup.scoring.nll import ResponseNLL, encode_pair
+
+        def one(pair: tuple[Conversation, str]) -> ResponseNLL:
+            ids, start = encode_pair(self.tokenizer, *pair)
+            payload = {"input_ids": ids, "sampling_params": {"max_new_tokens": 1, "temperature": 0.0},
+                       "return_logprob": True, "logprob_start_len": start}
+            entries = [e for e in _post(f"{self.url}/generate", payload, self.request_timeout)["meta_info"]
+                       ["input_token_logprobs"] if e[0] is not None][-(len(ids) - start):]
+            if [e[1] for e in entries] != ids[start:]:
+                raise RuntimeError("the server's prompt logprobs do not line up with the response's tokens")
+            return ResponseNLL(ids[start:], [-e[0] for e in entries])
+
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            return list(tqdm(pool.map(one, pairs), total=len(pairs), desc="nll (sglang)", disable=not self.progress))

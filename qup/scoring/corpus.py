@@ -11,7 +11,7 @@ import polars as pl
 from qup.config import RewardModelRef
 from qup.engines import Conversation
 from qup.prompts import Prompt
-from qup.scoring.nll import response_nll, top_loss_tokens
+from qup.scoring.nll import ResponseNLL, response_nll, top_loss_tokens
 from qup.scoring.reward import HFOutcomeRewardModel, HFProcessRewardModel, RewardModel, SGLangOutcomeRewardModel
 from qup.scoring.stats import bootstrap_mean
 from qup.scoring.style import style_distance
@@ -41,12 +41,19 @@ def conversations(corpus: pl.DataFrame, prompt: Prompt) -> list[tuple[Conversati
             for q, r in zip(corpus["question"], corpus["response"])]
 
 
-def nll_columns(model, tokenizer, pairs, *, batch_size: int, cache_dir: Path, key: dict,
-                shard_size: int) -> pl.DataFrame:
+NLLFunction = Callable[[list[tuple[Conversation, str]]], list[ResponseNLL]]
+
+
+def hf_nll(model, tokenizer, batch_size: int) -> NLLFunction:
+    """Response NLL computed in this process with a transformers model."""
+    return lambda pairs: response_nll(model, tokenizer, pairs, batch_size=batch_size)
+
+
+def nll_columns(nll: NLLFunction, pairs, *, cache_dir: Path, key: dict, shard_size: int) -> pl.DataFrame:
     """Per-trace NLL, perplexity, Q1-Q4 perplexities and per-token NLL, resumable by shard."""
 
     def work(shard) -> pl.DataFrame:
-        results = response_nll(model, tokenizer, [pairs[i] for i in shard], batch_size=batch_size)
+        results = nll([pairs[i] for i in shard])
         rows = []
         for i, result in zip(shard, results):
             rows.append({"index": i, "n_tokens": len(result.nll), "nll_mean": result.mean,
@@ -95,16 +102,16 @@ def corpus_summary(scores: pl.DataFrame, *, reward_columns: list[str], native_sa
     return metrics
 
 
-def score_corpus(corpus: pl.DataFrame, *, prompt: Prompt, slm, slm_tokenizer, slm_key: str,
+def score_corpus(corpus: pl.DataFrame, *, prompt: Prompt, nll_fn: NLLFunction, slm_tokenizer, slm_key: str,
                  reward_models: list[tuple[str, Callable[[], RewardModel], str]], native_samples: list[str],
-                 nll_batch_size: int, top_tokens: int, resamples: int, seed: int, cache_dir: Path,
+                 top_tokens: int, resamples: int, seed: int, cache_dir: Path,
                  shard_size: int) -> tuple[pl.DataFrame, dict]:
-    """Per-trace scores and per-corpus metrics. ``reward_models`` holds (column, opener, revision) triples;
-    each model is opened only when some shard needs it and closed after."""
+    """Per-trace scores and per-corpus metrics. ``nll_fn`` gives the SLM's response NLLs;
+    ``reward_models`` holds (column, opener, revision) triples, each model opened only when some
+    shard needs it and closed after."""
     pairs = conversations(corpus, prompt)
-    nll = nll_columns(slm, slm_tokenizer, pairs, batch_size=nll_batch_size, cache_dir=cache_dir / "nll",
-                      key={"slm": slm_key, "prompt": prompt.id, "texts": corpus["trace_id"].to_list()},
-                      shard_size=shard_size)
+    nll = nll_columns(nll_fn, pairs, cache_dir=cache_dir / "nll", shard_size=shard_size,
+                      key={"slm": slm_key, "prompt": prompt.id, "texts": corpus["trace_id"].to_list()})
     scores = pl.concat([corpus.select("corpus", "problem_id", "trace_id", "parent_id", "response", "edit_distance"),
                         nll], how="horizontal")
     for column, opener, revision in reward_models:
@@ -122,8 +129,6 @@ def score_corpus(corpus: pl.DataFrame, *, prompt: Prompt, slm, slm_tokenizer, sl
 
 
 def top_loss_tokens_from_frame(scores: pl.DataFrame, tokenizer, n: int) -> list[dict]:
-    from qup.scoring.nll import ResponseNLL
-
     results = [ResponseNLL(ids, values) for ids, values in zip(scores["token_ids"].to_list(),
                                                               scores["token_nll"].to_list())]
     return top_loss_tokens(results, tokenizer, n)

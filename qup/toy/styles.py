@@ -12,7 +12,14 @@ from dataclasses import dataclass, replace
 
 from qup.toy.world import Step, ToyProblem, apply
 
-ORACLE_VERBS = {"+": "adding {n} gives", "-": "taking away {n} leaves", "*": "multiplying by {n} gives"}
+# the Oracle's phrasings: a strong model words the same step in more than one way
+ORACLE_OPENINGS = ["{name} starts with {start} {item}.", "At first, {name} has {start} {item}.",
+                   "Initially there are {start} {item}."]
+ORACLE_VERBS = {"+": ["Then adding {n} gives", "After getting {n} more, the total is", "Adding {n} more yields"],
+                "-": ["Then taking away {n} leaves", "After removing {n}, what remains is", "Subtracting {n} leaves"],
+                "*": ["Then multiplying by {n} gives", "Scaling by a factor of {n} gives", "Multiplying by {n} yields"]}
+ORACLE_CLOSINGS = ["Therefore, the final answer is $\\boxed{{{answer}}}$.", "Hence the answer is $\\boxed{{{answer}}}$.",
+                   "So, the final answer is $\\boxed{{{answer}}}$."]
 ORACLE_SYMBOLS = {"+": "+", "-": "-", "*": "\\times"}
 
 
@@ -49,16 +56,23 @@ def render_native(problem: ToyProblem, rng: random.Random, steps: tuple[Step, ..
 
 
 def render_oracle(problem: ToyProblem, steps: tuple[Step, ...] | None = None,
-                  swapped: frozenset[int] = frozenset()) -> str:
-    """A verbose solution in the Oracle's style; steps in ``swapped`` write their operands in reverse."""
+                  swapped: frozenset[int] = frozenset(), rng: random.Random | None = None) -> str:
+    """A verbose solution in the Oracle's style: ``Step k:`` lines, ``$a + b = c$``, ``\\boxed{}``.
+
+    Its phrasing is drawn from ``rng``, by default one seeded by the question, so the same problem
+    always reads the same (as from an Oracle decoding greedily) while different problems vary.
+    Steps in ``swapped`` write their operands in reverse.
+    """
     steps = problem.steps if steps is None else steps
-    lines = [f"Step 1: {problem.name} starts with {problem.start} {problem.item}."]
+    rng = rng or random.Random(problem.question)
+    opening = rng.choice(ORACLE_OPENINGS).format(name=problem.name, start=problem.start, item=problem.item)
+    lines = [f"Step 1: {opening}"]
     for k, step in enumerate(steps, start=2):
-        verb = ORACLE_VERBS[step.op].format(n=step.right)
+        verb = rng.choice(ORACLE_VERBS[step.op]).format(n=step.right)
         symbol = ORACLE_SYMBOLS[step.op]
         left, right = (step.right, step.left) if k - 2 in swapped else (step.left, step.right)
-        lines.append(f"Step {k}: Then {verb} ${left} {symbol} {right} = {step.result}$ {problem.item}.")
-    lines.append(f"Therefore, the final answer is $\\boxed{{{steps[-1].result}}}$.")
+        lines.append(f"Step {k}: {verb} ${left} {symbol} {right} = {step.result}$ {problem.item}.")
+    lines.append(rng.choice(ORACLE_CLOSINGS).format(answer=steps[-1].result))
     return "\n".join(lines)
 
 

@@ -19,7 +19,7 @@ from transformers import LlamaConfig, LlamaForSequenceClassification
 
 from qup.config import ToyParams, ToyRMParams
 from qup.toy.styles import inject_mistake, render_native, render_oracle, render_textbook
-from qup.toy.world import generate_problem
+from qup.toy.world import draw_unseen_problem
 
 RM_STREAM_OFFSET = 104_729  # keeps the reward model's stream apart from the SLM's
 STYLES = ("native", "oracle", "textbook")
@@ -28,12 +28,7 @@ STYLES = ("native", "oracle", "textbook")
 def draw_rm_example(rng: random.Random, toy: ToyParams, params: ToyRMParams,
                     exclude: set[str]) -> tuple[str, str, str, bool, float]:
     """(question, solution, style, correct, target) for one training or held-out example."""
-    while True:
-        problem = generate_problem(rng, "rm", min_steps=toy.min_steps, max_steps=toy.max_steps,
-                                   allow_multiply=toy.allow_multiply, max_value=toy.max_value,
-                                   max_operand=toy.max_operand)
-        if problem.question not in exclude:
-            break
+    problem = draw_unseen_problem(rng, toy, exclude, "rm")
     style = rng.choice(STYLES)
     correct = rng.random() >= params.wrong_share
     steps = problem.steps if correct else inject_mistake(problem, rng, ["arithmetic", "operand"])[0]

@@ -22,7 +22,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 from qup.config import ToyParams, ToySLMParams
 from qup.records import atomic_write
 from qup.toy.styles import inject_mistake, render_native, render_oracle
-from qup.toy.world import generate_problem
+from qup.toy.world import draw_unseen_problem
 
 PROMPT_STREAM_OFFSET = 7_919  # keeps the SLM's training stream apart from the problems stage's
 BUCKET_STEPS = 8  # batches drawn together and grouped by length, to waste less on padding
@@ -36,12 +36,7 @@ class TrainingText:
 
 def draw_example(rng: random.Random, toy: ToyParams, exclude: set[str]) -> TrainingText:
     """One training conversation, never one of the ``exclude``d questions."""
-    while True:
-        problem = generate_problem(rng, "pretrain", min_steps=toy.min_steps, max_steps=toy.max_steps,
-                                   allow_multiply=toy.allow_multiply, max_value=toy.max_value,
-                                   max_operand=toy.max_operand)
-        if problem.question not in exclude:
-            break
+    problem = draw_unseen_problem(rng, toy, exclude, "pretrain")
     if rng.random() < toy.oracle_share:
         return TrainingText(problem.question, render_oracle(problem))
     steps = problem.steps

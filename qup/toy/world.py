@@ -106,6 +106,16 @@ def generate_problem(rng: random.Random, problem_id: str, *, min_steps: int = 2,
     return ToyProblem(problem_id, " ".join(sentences), name, item, start, tuple(steps))
 
 
+def draw_unseen_problem(rng: random.Random, toy, exclude: set[str], problem_id: str) -> ToyProblem:
+    """A problem drawn from the world ``toy`` (a ``ToyParams``) whose question is not in ``exclude``."""
+    while True:
+        problem = generate_problem(rng, problem_id, min_steps=toy.min_steps, max_steps=toy.max_steps,
+                                   allow_multiply=toy.allow_multiply, max_value=toy.max_value,
+                                   max_operand=toy.max_operand)
+        if problem.question not in exclude:
+            return problem
+
+
 def generate_problems(n: int, seed: int, *, min_steps: int = 2, max_steps: int = 4,
                       allow_multiply: bool = True, max_value: int = 40, max_operand: int = 9,
                       exclude: set[str] | None = None, prefix: str = "toy") -> list[ToyProblem]:
