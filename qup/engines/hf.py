@@ -84,10 +84,10 @@ class HFEngine:
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         greedy = sampling.temperature == 0
         generators = None if greedy else [torch.Generator(self.device).manual_seed(s) for s in seeds]
-        eos, pad = self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
+        eos = self.tokenizer.eos_token_id
         cache = DynamicCache()
         tokens: list[list[int]] = [[] for _ in prompts]
-        done = torch.zeros(len(prompts), dtype=torch.bool, device=self.device)
+        active = list(range(len(prompts)))  # the rows still decoding, by their index in ``prompts``
         logits = self.lm(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
                          **{self._cache_arg: cache}).logits[:, -1, :]
         for _ in range(sampling.max_new_tokens):
@@ -96,13 +96,17 @@ class HFEngine:
             else:
                 probs = _top_p_filter(torch.softmax(logits.float() / sampling.temperature, -1), sampling.top_p)
                 chosen = torch.stack([torch.multinomial(p, 1, generator=g)[0] for p, g in zip(probs, generators)])
-            chosen = torch.where(done, torch.full_like(chosen, pad), chosen)
-            for row, token in enumerate(chosen.tolist()):
-                if not done[row]:
-                    tokens[row].append(token)
-            done |= chosen == eos
-            if bool(done.all()):
+            for row, token in zip(active, chosen.tolist()):
+                tokens[row].append(token)
+            running = (chosen != eos).nonzero()[:, 0]
+            if running.numel() == 0:
                 break
+            if running.numel() < len(active):  # finished rows leave the batch, so the long tail runs small
+                keep = running.tolist()
+                active = [active[i] for i in keep]
+                generators = None if greedy else [generators[i] for i in keep]
+                chosen, mask, positions = chosen[running], mask[running], positions[running]
+                cache.batch_select_indices(running)
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=-1)
             positions = positions[:, -1:] + 1
             logits = self.lm(input_ids=chosen[:, None], attention_mask=mask, position_ids=positions,
