@@ -133,12 +133,13 @@ class SGLangEngine:
         def one(pair: tuple[Conversation, str]) -> ResponseNLL:
             ids, start = encode_pair(self.tokenizer, *pair)
             payload = {"input_ids": ids, "sampling_params": {"max_new_tokens": 1, "temperature": 0.0},
-                       "return_logprob": True, "logprob_start_len": start}
-            entries = [e for e in _post(f"{self.url}/generate", payload, self.request_timeout)["meta_info"]
-                       ["input_token_logprobs"] if e[0] is not None][-(len(ids) - start):]
-            if [e[1] for e in entries] != ids[start:]:
-                raise RuntimeError("the server's prompt logprobs do not line up with the response's tokens")
-            return ResponseNLL(ids[start:], [-e[0] for e in entries])
+                       "return_logprob": True, "logprob_start_len": start - 1}  # its first entry has none
+            entries = _post(f"{self.url}/generate", payload, self.request_timeout)["meta_info"]["input_token_logprobs"]
+            values = [e[0] for e in entries[1:]]  # by position: the ids it echoes may differ (it printed 0 for "\n")
+            if len(values) != len(ids) - start or None in values:
+                raise RuntimeError(f"the server returned {len(values)} prompt logprobs for a {len(ids) - start}-token "
+                                   "response")
+            return ResponseNLL(ids[start:], [-v for v in values])
 
         with ThreadPoolExecutor(self.concurrency) as pool:
             return list(tqdm(pool.map(one, pairs), total=len(pairs), desc="nll (sglang)", disable=not self.progress))
