@@ -28,7 +28,8 @@ def grading_pairs(n: int, expression_share: float = 0.05, seed: int = 0) -> list
             "thousands": (f"{a * 1000 + b:,}", [str(a * 1000 + b), f"{a * 1000 + b:,}"], str(a * 1000)),
             "decimal": (f"{a / 8:g}", [f"{a / 8:g}", f"{a}/8"], f"{a / 8 + 1:g}"),
             "fraction": (f"{a}/{b}", [f"{a}/{b}", f"\\frac{{{a}}}{{{b}}}"], f"{a + 1}/{b}"),
-            "latex_frac": (f"\\frac{{{a}}}{{{b}}}", [f"\\dfrac{{{a}}}{{{b}}}", f"{a}/{b}"], f"\\frac{{{b}}}{{{a + b}}}"),
+            "latex_frac": (f"\\frac{{{a}}}{{{b}}}", [f"\\dfrac{{{a}}}{{{b}}}", f"{a}/{b}"],
+                           f"\\frac{{{b}}}{{{a + b}}}"),
             "percent": (f"{a}%", [f"{a}%", f"{a / 100:g}"], f"{a + 1}%"),
             "expr": (f"{b}\\sqrt{{{a}}}", [f"{b}\\sqrt{{{a}}}", f"\\sqrt{{{a}}} \\cdot {b}"], f"{b + 1}\\sqrt{{{a}}}"),
         }[kind]

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from qup import paths
+
 app = typer.Typer(help="qup: the Quality-Utility Paradox study of math-reasoning distillation.",
                   no_args_is_help=True, add_completion=False)
 problems_app = typer.Typer(help="Inspect and lint problem sets.", no_args_is_help=True)
@@ -129,7 +131,7 @@ def bench(
                                                "scoring vs one trace at a time."),
     pairs: int = typer.Option(20_000, help="grading: how many (output, gold) pairs."),
     expression_share: float = typer.Option(0.05, help="grading: share of problems whose answer is an expression."),
-    model: Path = typer.Option(Path("data/models/slm"), help="sampling, nll: the model directory."),
+    model: Path = typer.Option(paths.MODELS / "slm", help="sampling, nll: the model directory."),
     prompts: int = typer.Option(128, help="sampling: how many prompts."),
     serving_python: Path | None = typer.Option(None, help="sampling: a Python with vLLM, to measure its server too "
                                                           "(e.g. .venv-serve/bin/python)."),

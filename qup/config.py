@@ -1,4 +1,8 @@
-"""Typed, validated params: the one place that reads ``params.yaml``."""
+"""Typed, validated params: the one place that reads ``params.yaml``.
+
+The defaults here equal params.yaml (a test holds them together), so ``Params()`` is the embedded
+study and a test can build a variant with ``model_copy``.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ class HubSourceParams(Strict):
 
 class ProblemsParams(Strict):
     source: Literal["toy", "file", "hf"] = "toy"
-    n_train: int = Field(1000, ge=1)
+    n_train: int = Field(600, ge=1)
     n_test: int = Field(200, ge=1)
     test_fraction: float = Field(0.2, gt=0, lt=1)
     max_rejected_share: float = Field(0.05, ge=0, le=1)
@@ -91,7 +95,7 @@ class ToySLMParams(Strict):
     curriculum_fraction: float = Field(0.5, ge=0, le=1)  # longer problems unlock over this share of training
     loss_on_prompt: bool = True  # also learn the questions: induction heads that copy numbers form sooner
     checkpoint_every: int = Field(200, ge=1)
-    threads: int = Field(1, ge=1)
+    threads: int = Field(2, ge=1)
 
 
 class ToyRMParams(Strict):
@@ -212,7 +216,7 @@ class EnginesParams(Strict):
     """Which engine serves each role."""
 
     slm: EngineParams = EngineParams(hf=HFOptions(batch_size=128))
-    oracle: EngineParams = EngineParams(engine="symbolic")
+    oracle: EngineParams = EngineParams(engine="symbolic", hf=HFOptions(batch_size=16))
 
 
 class NativeParams(Strict):
@@ -281,7 +285,7 @@ class RewardModelRef(Strict):
 class ScoringParams(Strict):
     """The score stages: reward models, adaptation cost and style distance of every corpus."""
 
-    reward_models: list[RewardModelRef] = [RewardModelRef(name="toy", label="toy_orm")]
+    reward_models: list[RewardModelRef] = [RewardModelRef(name="toy", label="toy_orm", batch_size=32)]
     # the SLM's NLL: hf (in process) | sglang (prompt logprobs from a server, with engines.slm.sglang's options)
     nll_engine: Literal["hf", "sglang"] = "hf"
     nll_batch_size: int = Field(32, ge=1)
@@ -303,7 +307,7 @@ class TrainParams(Strict):
 
     method: Literal["lora", "full"] = "lora"
     objective: Literal["sft", "dft"] = "sft"  # dft: Dynamic Fine-Tuning (token losses weighted by probability)
-    examples: int | None = Field(400, ge=1)  # problems per corpus (all corpora cover them); None: every common one
+    examples: int | None = Field(300, ge=1)  # problems per corpus (all corpora cover them); None: every common one
     epochs: float = Field(1.0, gt=0)
     batch_size: int = Field(16, ge=1)
     gradient_accumulation: int = Field(1, ge=1)
@@ -317,14 +321,14 @@ class TrainParams(Strict):
     lora_targets: str | list[str] = "all-linear"
     save_steps: int = Field(50, ge=1)  # checkpoint interval, for resuming after a crash
     device: Literal["cpu", "cuda"] | None = None  # None: cuda when available
-    threads: int | None = Field(None, ge=1)  # torch CPU threads; None: torch's default
+    threads: int | None = Field(2, ge=1)  # torch CPU threads; None: torch's default
 
 
 class EvaluateParams(Strict):
     """The evaluate@<corpus> and evaluate@base stages, on the test split."""
 
     k: int = Field(4, ge=1)  # Avg@k: mean accuracy over k samples at temperature
-    max_problems: int | None = Field(None, ge=1)  # evaluate the first N test problems; None: all
+    max_problems: int | None = Field(100, ge=1)  # evaluate the first N test problems; None: all
     temperature: float = Field(1.0, ge=0)
     max_new_tokens: int = Field(384, ge=1)  # room for the Oracle's longer style
     shard_size: int = Field(100, ge=1)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import polars as pl
 
+from qup import paths
+
 SCORE_COLUMNS = ("perplexity", "edit_distance")
 
 
@@ -30,15 +32,15 @@ def load_view(problem_id: str | None, corpora: list[str], *, root: Path = Path("
               seed: int | None = None) -> dict:
     """The problem, its source SLM trace and each corpus's trace with scores; a random problem of
     the shared set when ``problem_id`` is None."""
-    frames = {name: pl.read_parquet(root / f"data/corpora/{name}.parquet") for name in corpora
-              if (root / f"data/corpora/{name}.parquet").exists()}
+    frames = {name: pl.read_parquet(root / paths.corpus(name)) for name in corpora
+              if (root / paths.corpus(name)).exists()}
     if not frames:
-        raise FileNotFoundError(f"no corpus under {root / 'data/corpora'}; run `dvc repro` first")
+        raise FileNotFoundError(f"no corpus under {root / paths.corpus('native').parent}; run `dvc repro` first")
     if problem_id is None:
         pool = sorted(set().union(*(set(f["problem_id"]) for f in frames.values())))
         problem_id = random.Random(seed).choice(pool)
-    problems = pl.concat([pl.read_parquet(root / f"data/problems/{split}.parquet")
-                          for split in ("train", "test") if (root / f"data/problems/{split}.parquet").exists()])
+    problems = pl.concat([pl.read_parquet(root / split) for split in (paths.TRAIN_PROBLEMS, paths.TEST_PROBLEMS)
+                          if (root / split).exists()])
     match = problems.filter(pl.col("id") == problem_id)
     if match.is_empty():
         raise KeyError(f"no problem {problem_id!r} in data/problems")
@@ -51,7 +53,7 @@ def load_view(problem_id: str | None, corpora: list[str], *, root: Path = Path("
             continue
         row = rows.row(0, named=True)
         source = source or row.get("source_response")
-        scores_path = root / f"data/scores/{name}.parquet"
+        scores_path = root / paths.scores(name)
         scores = {}
         if scores_path.exists():
             scored = pl.read_parquet(scores_path).filter(pl.col("trace_id") == row["trace_id"])

@@ -8,26 +8,16 @@ import os
 import shutil
 from pathlib import Path
 
-from qup.config import ModelRef, Params
-from qup.engines import Engine, Sampling
+from qup.config import EngineParams, HFOptions, ModelRef, Params
+from qup.engines import Engine, Sampling, make_engine
 from qup.grading import is_correct
+from qup.manifest import directory_digest
 
 TOY = "toy"
 
 
 class ModelUnavailable(RuntimeError):
     """A model named in params cannot be found locally or on the hub."""
-
-
-def directory_digest(path: Path) -> str:
-    """A content hash of the weight and config files of a saved model directory."""
-    digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(file.relative_to(path).as_posix().encode())
-        with file.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
 
 
 def resolve_model(role: str, ref: ModelRef, *, timeout: float = 15.0) -> dict:
@@ -69,6 +59,15 @@ def resolve_oracle(ref: ModelRef, engine: str) -> dict:
         return {"role": "oracle", "id": ref.name, "revision": ref.revision, "path": None, "dtype": ref.dtype,
                 "source": engine}
     return resolve_model("oracle", ref)
+
+
+def evaluate_toy_slm(params: Params, entry: dict, questions: list[str], golds: list[str]) -> dict:
+    """The freshly trained toy SLM's own figures on the test split, decoded in process."""
+    evaluation = params.models.eval
+    engine_params = EngineParams(engine="hf", hf=HFOptions(batch_size=evaluation.batch_size))
+    with make_engine(engine_params, entry, progress=True) as engine:
+        return evaluate_solver(engine, questions, golds, k=evaluation.k, temperature=evaluation.temperature,
+                               max_new_tokens=evaluation.max_new_tokens, seed=params.seed)
 
 
 def evaluate_solver(engine: Engine, questions: list[str], golds: list[str], *, k: int, temperature: float,

@@ -59,7 +59,8 @@ def write_json(data: Any, path: str | Path) -> Path:
 
 def corpus_frame(frame: pl.DataFrame) -> pl.DataFrame:
     """``frame`` in the corpus schema: missing columns become null, extra ones are dropped."""
-    missing = [pl.lit(None, dtype=dtype).alias(name) for name, dtype in CORPUS_SCHEMA.items() if name not in frame.columns]
+    missing = [pl.lit(None, dtype=dtype).alias(name)
+               for name, dtype in CORPUS_SCHEMA.items() if name not in frame.columns]
     return frame.with_columns(missing).select(list(CORPUS_SCHEMA)).cast(CORPUS_SCHEMA)
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-import polars as pl
+from qup import paths
+from qup.stats import spearman
 
 ORACLE_CORPORA = ("oracle_refined", "oracle_synth")
 
@@ -27,14 +27,14 @@ def _mean(block: dict | None) -> float | None:
     return None if block is None else block.get("mean")
 
 
-def collect(corpora: list[str], metrics_dir: Path = Path("metrics")) -> tuple[list[dict], dict]:
-    """One row of figures per corpus, and the base SLM's evaluation."""
-    base = _read(metrics_dir / "eval/base.json")
+def collect(corpora: list[str], root: Path = Path(".")) -> tuple[list[dict], dict]:
+    """One row of figures per corpus, and the base SLM's evaluation, from the metrics under ``root``."""
+    base = _read(root / paths.eval_metrics("base"))
     rows = []
     for name in corpora:
-        quality = _read(metrics_dir / f"quality/{name}.json")
-        evaluation = _read(metrics_dir / f"eval/{name}.json")
-        built = _read(metrics_dir / ("native.json" if name == "native" else f"corpora/{name}.json"))
+        quality = _read(root / paths.quality_metrics(name))
+        evaluation = _read(root / paths.eval_metrics(name))
+        built = _read(root / paths.corpus_metrics(name))
         row = {"corpus": name,
                "covered": built.get("covered", built.get("shared_problems")),
                "shared_problems": built.get("shared_problems"),
@@ -52,17 +52,6 @@ def collect(corpora: list[str], metrics_dir: Path = Path("metrics")) -> tuple[li
                "delta_greedy": evaluation["greedy_accuracy"] - base["greedy_accuracy"]}
         rows.append(row)
     return rows, base
-
-
-def spearman(x: list[float], y: list[float]) -> float | None:
-    """Spearman's rank correlation (average ranks for ties); None with fewer than 3 points or no spread."""
-    if len(x) < 3:
-        return None
-    rx = pl.Series(x).rank("average").to_numpy()
-    ry = pl.Series(y).rank("average").to_numpy()
-    if rx.std() == 0 or ry.std() == 0:
-        return None
-    return float(np.corrcoef(rx, ry)[0, 1])
 
 
 def _fmt(values: list[float]) -> str:
@@ -149,10 +138,9 @@ def scatter(rows: list[dict], x: str, path: Path, *, xlabel: str, k: int) -> Non
     plt.close(fig)
 
 
-def build_report(corpora: list[str], reward_columns: list[str], *, out_dir: Path = Path("reports"),
-                 metrics_dir: Path = Path("metrics")) -> dict:
-    """Write the summary table, plots and sentence; returns what ``metrics/summary.json`` holds."""
-    rows, base = collect(corpora, metrics_dir)
+def build_report(corpora: list[str], reward_columns: list[str], *, root: Path = Path(".")) -> dict:
+    """Write the summary table, plots and sentence under ``root``; returns what ``metrics/summary.json`` holds."""
+    rows, base = collect(corpora, root)
     k = base["k"]
     primary = reward_columns[0] if reward_columns else None
     accuracy = [r["avg_at_k"] for r in rows]
@@ -162,20 +150,22 @@ def build_report(corpora: list[str], reward_columns: list[str], *, out_dir: Path
     sentence = verdict(rows, primary, k) if primary else "No reward model in this run, so the paradox cannot be judged."
     summary = {"base": {"greedy_accuracy": base["greedy_accuracy"], "avg_at_k": base["avg_at_k"], "k": k},
                "corpora": {r["corpus"]: r for r in rows}, "spearman": correlations, "verdict": sentence}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    plots = out_dir / "plots"
+    plots = root / paths.PLOTS
     if primary:
-        scatter(rows, primary, plots / "reward_vs_accuracy.png", xlabel=f"{primary.removeprefix('reward_')} reward", k=k)
+        scatter(rows, primary, plots / "reward_vs_accuracy.png",
+                xlabel=f"{primary.removeprefix('reward_')} reward", k=k)
     scatter(rows, "perplexity", plots / "perplexity_vs_accuracy.png", xlabel="SLM perplexity on the corpus", k=k)
     points = [{"corpus": r["corpus"], "reward": r[primary] if primary else None, "perplexity": r["perplexity"],
                "avg_at_k": r["avg_at_k"], "greedy_accuracy": r["greedy_accuracy"]} for r in rows]
     (plots / "corpora.json").write_text(json.dumps(points, indent=2) + "\n")
     correlation_lines = "\n".join(f"- {name.replace('_', ' ')}: "
-                                   + ("n/a" if value is None else f"{value:+.2f}") for name, value in correlations.items())
+                                   + ("n/a" if value is None else f"{value:+.2f}")
+                                   for name, value in correlations.items())
     text = (f"# Quality against utility\n\n{sentence}\n\n"
             f"Base SLM: greedy {base['greedy_accuracy']:.3f}, Avg@{k} {base['avg_at_k']:.3f}.\n\n"
             f"{markdown_table(rows, reward_columns, k)}\n\n"
             f"Spearman correlations across the {len(rows)} corpora:\n{correlation_lines}\n\n"
-            "![reward vs accuracy](plots/reward_vs_accuracy.png) ![perplexity vs accuracy](plots/perplexity_vs_accuracy.png)\n")
-    (out_dir / "summary.md").write_text(text)
+            "![reward vs accuracy](plots/reward_vs_accuracy.png) "
+            "![perplexity vs accuracy](plots/perplexity_vs_accuracy.png)\n")
+    (root / paths.SUMMARY_REPORT).write_text(text)
     return summary

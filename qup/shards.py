@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from tqdm.auto import tqdm
 
+from qup.progress import progress
 from qup.records import write_parquet
 
 
@@ -24,14 +24,14 @@ def shard_key(key: Any, items: Sequence[Any]) -> str:
 
 
 def run_sharded(items: Sequence[Any], work: Callable[[Sequence[Any]], pl.DataFrame], *, key: Any,
-                cache_dir: Path, shard_size: int, desc: str, unit: str = "item", units_per_item: int = 1) -> pl.DataFrame:
+                cache_dir: Path, shard_size: int, desc: str, unit: str = "item",
+                units_per_item: int = 1) -> pl.DataFrame:
     """``work`` on each shard of ``items`` not already in ``cache_dir``; all shards concatenated in order."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     shards = [items[i:i + shard_size] for i in range(0, len(items), shard_size)]
     paths = [cache_dir / f"shard-{shard_key(key, shard)}.parquet" for shard in shards]
     done = sum(len(s) for s, p in zip(shards, paths) if p.exists())
-    with tqdm(total=len(items) * units_per_item, initial=done * units_per_item, desc=desc, unit=unit,
-              dynamic_ncols=True) as bar:
+    with progress(total=len(items) * units_per_item, initial=done * units_per_item, desc=desc, unit=unit) as bar:
         if done:
             bar.write(f"{desc}: resuming, {done} of {len(items)} already done")
         for shard, path in zip(shards, paths):

@@ -10,10 +10,12 @@ learning rate and seed. Training curves go to dvclive; checkpoints let a crashed
 from __future__ import annotations
 
 import hashlib
-import os
 import json
+import os
 import random
 import shutil
+import sys
+import time
 from pathlib import Path
 
 import polars as pl
@@ -84,10 +86,37 @@ def sft_config(params: TrainParams, output_dir: Path, seed: int):
         save_steps=params.save_steps,
         save_total_limit=1,
         report_to="none",
-        disable_tqdm=False,
+        disable_tqdm=not sys.stderr.isatty(),  # in a log: LogProgressCallback's lines instead of redraws
         dataloader_num_workers=0,
         ddp_backend="gloo" if params.device == "cpu" and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
     )
+
+
+def log_progress_callback():
+    """A trainer callback that, in place of tqdm's redraws, writes a line to stderr every ``LOG_INTERVAL``
+    seconds (and at the end): step, total, loss."""
+    from transformers import TrainerCallback
+
+    from qup.progress import LOG_INTERVAL
+
+    class LogProgressCallback(TrainerCallback):
+        def __init__(self):
+            self.started = self.last = time.monotonic()
+            self.loss = None
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                self.loss = logs["loss"]
+
+        def on_step_end(self, args, state, control, **kwargs):
+            now = time.monotonic()
+            if now - self.last >= LOG_INTERVAL or state.global_step == state.max_steps:
+                self.last = now
+                loss = "" if self.loss is None else f", loss {self.loss:.4f}"
+                print(f"train: step {state.global_step}/{state.max_steps}{loss}, {now - self.started:.0f}s",
+                      file=sys.stderr, flush=True)
+
+    return LogProgressCallback()
 
 
 def lora_config(params: TrainParams):
@@ -102,11 +131,12 @@ def train_checkpoint(base_path: str, dataset, out_dir: Path, params: TrainParams
     """Fine-tune the model at ``base_path`` on ``dataset``; save the adapter (LoRA) or the model (full)
     with its tokenizer to ``out_dir``. Resumes from the newest checkpoint in ``work_dir``."""
     import torch
-    from dvclive import Live
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.integrations import DVCLiveCallback
     from transformers.trainer_utils import get_last_checkpoint
     from trl import SFTTrainer
+
+    from dvclive import Live
 
     if params.threads:
         torch.set_num_threads(params.threads)
@@ -115,9 +145,13 @@ def train_checkpoint(base_path: str, dataset, out_dir: Path, params: TrainParams
     work_dir.mkdir(parents=True, exist_ok=True)
     config = sft_config(params, work_dir, seed)
     live = Live(str(live_dir), dvcyaml=None, save_dvc_exp=False, resume=get_last_checkpoint(str(work_dir)) is not None)
+    callbacks = [DVCLiveCallback(live=live)] + ([log_progress_callback()] if config.disable_tqdm else [])
     trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=lora_config(params) if params.method == "lora" else None,
-                         callbacks=[DVCLiveCallback(live=live)])
+                         peft_config=lora_config(params) if params.method == "lora" else None, callbacks=callbacks)
+    if config.disable_tqdm:  # the printer would write every log dict (each step) to the log
+        from transformers import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     last = get_last_checkpoint(str(work_dir))
     result = trainer.train(resume_from_checkpoint=last)
     if trainer.is_world_process_zero():

@@ -1,1 +1,4 @@
-"""Thin DVC stage entry points: params + inputs -> qup calls -> outputs."""
+"""Thin DVC stage entry points: ``main(params, [name])`` -> qup calls -> outputs.
+
+Each module reads params.yaml only under ``__main__``, so tests call ``main`` with params they build.
+"""

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import polars as pl
 
+from qup import paths
+from qup.config import Params, load_params
 from qup.corpora.build import build_reference, describe
 from qup.records import write_json, write_parquet
 
 
-def main() -> None:
-    problems = pl.read_parquet("data/problems/train.parquet")
-    native = pl.read_parquet("data/corpora/native.parquet")
+def main(params: Params) -> None:
+    problems = pl.read_parquet(paths.TRAIN_PROBLEMS)
+    native = pl.read_parquet(paths.corpus("native"))
     corpus, attempts, metrics = build_reference(native, problems)
-    write_parquet(attempts, "data/attempts/reference.parquet")
-    write_parquet(corpus, "data/corpora/reference.parquet")
-    write_json(metrics, "metrics/corpora/reference.json")
+    write_parquet(attempts, paths.attempts("reference"))
+    write_parquet(corpus, paths.corpus("reference"))
+    write_json(metrics, paths.corpus_metrics("reference"))
     print(describe(metrics))
 
 
 if __name__ == "__main__":
-    main()
+    main(load_params())

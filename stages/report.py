@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from qup.config import load_params
+from qup import paths
+from qup.config import Params, load_params
 from qup.records import write_json
 from qup.report import build_report
 
 
-def main() -> None:
-    params = load_params()
+def main(params: Params) -> None:
     summary = build_report(params.corpora, [ref.column for ref in params.scoring.reward_models])
-    write_json(summary, "metrics/summary.json")
+    write_json(summary, paths.SUMMARY_METRICS)
     print(summary["verdict"])
 
 
 if __name__ == "__main__":
-    main()
+    main(load_params())

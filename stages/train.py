@@ -8,37 +8,34 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 
 import polars as pl
 
-from qup.config import load_params
+from qup import paths
+from qup.config import Params, load_params
+from qup.manifest import slm_entry
 from qup.prompts import load_prompt
 from qup.records import write_json
 from qup.training import run_key, sft_dataset, train_checkpoint, training_problems
 
-CACHE = Path(".qup-cache/train")
 
-
-def main(name: str) -> None:
-    params = load_params()
+def main(params: Params, name: str) -> None:
     if name not in params.corpora:
         raise SystemExit(f"unknown corpus {name!r}; params corpora: {', '.join(params.corpora)}")
-    corpora = {c: pl.read_parquet(f"data/corpora/{c}.parquet") for c in params.corpora}
+    corpora = {c: pl.read_parquet(paths.corpus(c)) for c in params.corpora}
     problems = training_problems(corpora, params.train.examples, params.seed)
     dataset = sft_dataset(corpora[name], problems, load_prompt(params.native.prompt))
-    manifest = json.loads(Path("data/models/manifest.json").read_text())
-    slm = next(m for m in manifest["models"] if m["role"] == "slm")
+    slm = slm_entry()
     key = run_key(params.train, slm["revision"], json.dumps(dataset.to_list()))
-    summary = train_checkpoint(slm["path"], dataset, Path(f"data/checkpoints/{name}"), params.train,
-                               seed=params.seed, work_dir=CACHE / f"{name}-{key}", live_dir=Path(f"dvclive/train/{name}"))
+    summary = train_checkpoint(slm["path"], dataset, paths.checkpoint(name), params.train, seed=params.seed,
+                               work_dir=paths.cache("train") / f"{name}-{key}", live_dir=paths.training_curves(name))
     if int(os.environ.get("RANK", "0")) == 0:
         metrics = {"corpus": name, "examples": len(problems), "method": params.train.method,
                    "objective": params.train.objective, "processes": int(os.environ.get("WORLD_SIZE", "1")), **summary}
-        write_json(metrics, f"metrics/train/{name}.json")
+        write_json(metrics, paths.train_metrics(name))
         print(f"train@{name}: {metrics['steps']} steps on {len(problems)} problems, loss {metrics['train_loss']:.4f}, "
               f"{metrics['train_seconds']}s")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "")
+    main(load_params(), *sys.argv[1:2])

@@ -25,3 +25,8 @@ def test_unknown_engine_is_named(tmp_path):
     path.write_text("engines:\n  slm:\n    engine: tgi\n")
     with pytest.raises(ParamsError, match="engines.slm.engine"):
         load_params(path)
+
+
+def test_the_defaults_are_params_yaml():
+    # one source of defaults: a stage called with Params() runs the embedded study params.yaml describes
+    assert Params() == load_params("params.yaml")

@@ -4,8 +4,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qup.cli import app
-from qup.grading import (answers_match, extract_answer, fast_verdict, grade_many, is_correct,
-                         verify_with_math_verify)
+from qup.grading import answers_match, extract_answer, fast_verdict, grade_many, is_correct, verify_with_math_verify
 
 EXTRACTION = [
     ("so $\\boxed{\\frac{3}{4}}$.", "\\frac{3}{4}"),

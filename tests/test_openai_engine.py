@@ -40,7 +40,8 @@ class FlakyServer:
                     "choices": [{"index": i, "finish_reason": "stop",
                                  "message": {"role": "assistant", "content": f"{question} -> {i}"}}
                                 for i in range(body["n"])],
-                    "usage": {"prompt_tokens": 3, "completion_tokens": 4 * body["n"], "total_tokens": 3 + 4 * body["n"]},
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 4 * body["n"],
+                              "total_tokens": 3 + 4 * body["n"]},
                 }
                 data = json.dumps(answer).encode()
                 self.send_response(200)

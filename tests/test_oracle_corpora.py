@@ -7,10 +7,11 @@ import random
 import polars as pl
 import pytest
 
+from qup.chat import prompt_ids
+from qup.config import Params
 from qup.corpora.build import grade_attempts, source_traces
 from qup.corpora.drift import edit_distance, verbatim_prefix
 from qup.corpora.judge import parse_judge_score
-from qup.engines import chat_prompt_ids
 from qup.prompts import load_prompt
 from qup.toy.styles import inject_mistake, render_native, render_textbook
 from qup.toy.tokenizer import build_char_tokenizer
@@ -34,7 +35,7 @@ def test_every_oracle_prompt_renders_through_a_chat_template_and_reads_back(name
         tokenizer.chat_template = CHATML
     text = prompt.render(**{f: FIELDS[f] for f in prompt.fields})
     assert "{" not in text.replace("\\boxed{}", "")  # every placeholder filled
-    ids = chat_prompt_ids(tokenizer, [{"role": "user", "content": text}])
+    ids = prompt_ids(tokenizer, [{"role": "user", "content": text}])
     decoded = tokenizer.decode(ids)
     assert text in decoded
     assert decoded.endswith("<|im_start|>assistant\n" if template == "chatml" else "<|assistant|>")
@@ -128,7 +129,6 @@ def miniature_world(tmp_path, monkeypatch):
     train.write_parquet(tmp_path / "data/problems/train.parquet")
     pl.DataFrame(samples).write_parquet(tmp_path / "data/samples/native.parquet")
     pl.DataFrame(native).write_parquet(tmp_path / "data/corpora/native.parquet")
-    (tmp_path / "params.yaml").write_text("seed: 0\n")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -137,13 +137,14 @@ def test_corpus_stages_on_a_miniature_world(miniature_world):
     from stages import oracle, reference
 
     for name in ("oracle_synth", "oracle_refined", "style_aligned"):
-        oracle.main(name)
-    reference.main()
+        oracle.main(Params(), name)
+    reference.main(Params())
     schema = pl.read_parquet("data/corpora/native.parquet").columns
     for name in ("oracle_synth", "oracle_refined", "style_aligned", "reference"):
         corpus = pl.read_parquet(f"data/corpora/{name}.parquet")
         assert corpus.columns == pl.read_parquet("data/corpora/style_aligned.parquet").columns
-        assert set(corpus["problem_id"]) <= {f"toy-{i:06d}" for i in range(10)} and corpus["problem_id"].is_unique().all()
+        assert (set(corpus["problem_id"]) <= {f"toy-{i:06d}" for i in range(10)}
+                and corpus["problem_id"].is_unique().all())
         assert (corpus["answer"] == corpus["gold"]).all() and (corpus["corpus"] == name).all()
     assert set(schema) <= set(pl.read_parquet("data/corpora/reference.parquet").columns)
     synth = json.loads(open("metrics/corpora/oracle_synth.json").read())
@@ -152,7 +153,8 @@ def test_corpus_stages_on_a_miniature_world(miniature_world):
     assert aligned["dropped"]["refused"] == 1 and aligned["covered"] == 9  # toy-000003's failed trace is malformed
     assert 0 < aligned["mean_edit_distance"] < 0.5 and aligned["mean_judge_score"] >= 4
     corpus = pl.read_parquet("data/corpora/style_aligned.parquet")
-    assert corpus["parent_id"].str.starts_with("sample:").all() and corpus["prompt"].unique().to_list() == ["style_aligned@v1"]
+    assert (corpus["parent_id"].str.starts_with("sample:").all()
+            and corpus["prompt"].unique().to_list() == ["style_aligned@v1"])
     attempts = pl.read_parquet("data/attempts/style_aligned.parquet")
     assert attempts.filter(pl.col("drop_reason") == "refused")["problem_id"].to_list() == ["toy-000003"]
     refined = json.loads(open("metrics/corpora/oracle_refined.json").read())
@@ -164,10 +166,9 @@ def test_corpus_stages_on_a_miniature_world(miniature_world):
 def test_the_oracle_swaps_to_another_engine_by_params(miniature_world, tiny_model_dir):
     from stages import oracle
 
-    (miniature_world / "params.yaml").write_text(
-        f"seed: 0\nmodels:\n  oracle:\n    name: {tiny_model_dir}\nengines:\n  oracle:\n    engine: hf\n"
-        "oracle:\n  max_new_tokens: 8\n")
-    oracle.main("style_aligned")
+    params = Params.model_validate({"models": {"oracle": {"name": str(tiny_model_dir)}},
+                                    "engines": {"oracle": {"engine": "hf"}}, "oracle": {"max_new_tokens": 8}})
+    oracle.main(params, "style_aligned")
     metrics = json.loads(open("metrics/corpora/style_aligned.json").read())
     assert metrics["engine"] == "hf" and metrics["model"] == str(tiny_model_dir)
     assert metrics["covered"] + sum(metrics["dropped"].values()) == 10  # an untrained model's replies all counted

@@ -102,15 +102,15 @@ def test_repro_builds_the_study_and_exp_run_reruns_only_what_changed(study, tmp_
 
     out = run(dvc + ["exp", "run", "-S", "oracle.judge=false"], study)  # the refinements lose their judge scores
     assert "Running stage 'style_aligned'" in out and "Running stage 'score@style_aligned'" in out
-    assert "Running stage 'oracle_refine'" in out
+    assert "Running stage 'oracle_refined'" in out
     assert not any(f"Running stage '{s}'" in out for s in ("models", "native", "oracle_synth", "reference",
-                                                          "score@native", "evaluate@base"))
+                                                          "score@native", "evaluate_base"))
 
     out = run(dvc + ["exp", "run", "-S", "train.objective=dft"], study)
     assert "Running stage 'train@native'" in out and "Running stage 'evaluate@native'" in out
     assert "Running stage 'report'" in out
     assert not any(f"Running stage '{s}'" in out for s in ("problems", "models", "native", "style_aligned",
-                                                          "reward_model", "score@native", "evaluate@base"))
+                                                          "reward_model", "score@native", "evaluate_base"))
     assert json.loads((study / "metrics/train/native.json").read_text())["objective"] == "dft"
     shown = run(dvc + ["exp", "show", "--json"], study)
     assert "avg_at_k" in shown and "greedy_accuracy" in shown

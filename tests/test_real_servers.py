@@ -9,7 +9,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -69,10 +68,10 @@ def test_sglang_engine_launches_the_server_generates_k_samples_and_stops_it(serv
         # adaptation cost from the server's prompt logprobs matches the in-process computation
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from qup.scoring.nll import response_nll
+        from qup.scoring.nll import response_nll, sglang_response_nll
 
         pairs = [(c, "3 + 4 = 7\nAnswer: 7") for c in CONVERSATIONS]
-        served = engine.response_nll(pairs)
+        served = sglang_response_nll(engine.url, engine.tokenizer, pairs)
         local = response_nll(AutoModelForCausalLM.from_pretrained(servable_model),
                              AutoTokenizer.from_pretrained(servable_model), pairs)
         for a, b in zip(served, local):

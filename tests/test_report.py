@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 from qup.cli import app
 from qup.evaluation import accuracy_metrics
 from qup.inspect import diff_markup
-from qup.report import build_report, spearman, verdict
+from qup.report import build_report, verdict
+from qup.stats import spearman
 
 CORPORA = ["native", "oracle_refined", "oracle_synth", "style_aligned", "reference"]
 
@@ -59,7 +60,7 @@ def test_the_report_writes_its_table_plots_and_correlations(tmp_path):
     figures = {"native": (0.5, 1.2, 0.30), "oracle_refined": (0.8, 2.0, 0.20), "oracle_synth": (0.9, 2.5, 0.15),
                "style_aligned": (0.55, 1.3, 0.28), "reference": (0.7, 3.0, 0.10)}
     write_metrics(tmp_path / "metrics", figures)
-    summary = build_report(CORPORA, ["reward_toy_orm"], out_dir=tmp_path / "reports", metrics_dir=tmp_path / "metrics")
+    summary = build_report(CORPORA, ["reward_toy_orm"], root=tmp_path)
     assert summary["spearman"]["perplexity_vs_avg_at_k"] == pytest.approx(-1.0)
     assert summary["spearman"]["toy_orm_vs_avg_at_k"] == pytest.approx(-0.7)  # 1 - 6 * 34 / (5 * 24)
     assert summary["corpora"]["oracle_synth"]["delta_avg_at_k"] == pytest.approx(0.05)
@@ -74,12 +75,13 @@ def test_the_report_writes_its_table_plots_and_correlations(tmp_path):
 
 def test_the_report_names_a_missing_input(tmp_path):
     with pytest.raises(FileNotFoundError, match="eval/base.json"):
-        build_report(CORPORA, ["reward_toy_orm"], out_dir=tmp_path / "r", metrics_dir=tmp_path / "metrics")
+        build_report(CORPORA, ["reward_toy_orm"], root=tmp_path)
 
 
 def test_accuracy_metrics():
     results = pl.DataFrame({"greedy_correct": [True, False, False, True], "n_correct": [4, 0, 1, 2],
-                            "greedy_finish": ["stop", "length", "stop", "stop"], "mean_tokens": [10.0, 20.0, 30.0, 40.0]})
+                            "greedy_finish": ["stop", "length", "stop", "stop"],
+                            "mean_tokens": [10.0, 20.0, 30.0, 40.0]})
     m = accuracy_metrics(results, 4)
     assert m["greedy_accuracy"] == 0.5 and m["avg_at_k"] == pytest.approx(7 / 16) and m["pass_at_k"] == 0.75
     assert m["greedy_truncated"] == 0.25
@@ -95,8 +97,8 @@ def test_inspect_shows_every_corpus_beside_the_source(tmp_path, monkeypatch):
     (tmp_path / "data/corpora").mkdir(parents=True)
     pl.DataFrame({"id": ["p1"], "question": ["Ivy has 6 marbles. Ivy loses 1. How many marbles now?"],
                   "answer": ["5"]}).write_parquet(tmp_path / "data/problems/train.parquet")
-    pl.DataFrame({"problem_id": ["p1"], "trace_id": ["native:p1:0"], "response": ["6 - 1 = 5\nAnswer: 5"]}).write_parquet(
-        tmp_path / "data/corpora/native.parquet")
+    pl.DataFrame({"problem_id": ["p1"], "trace_id": ["native:p1:0"],
+                  "response": ["6 - 1 = 5\nAnswer: 5"]}).write_parquet(tmp_path / "data/corpora/native.parquet")
     pl.DataFrame({"problem_id": ["p1"], "trace_id": ["style_aligned:p1"], "response": ["6 - 1 = 5\nAnswer: 5"],
                   "source_response": ["6 - 1 = 4\nAnswer: 4"], "parent_id": ["sample:p1:2"]}).write_parquet(
         tmp_path / "data/corpora/style_aligned.parquet")

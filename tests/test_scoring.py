@@ -9,11 +9,12 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForTokenClassification
 
-from qup.config import RewardModelRef, ToyRMParams
-from qup.scoring.nll import encode_pair, response_nll, top_loss_tokens
+from qup.chat import response_span
+from qup.config import Params, RewardModelRef, ToyRMParams
+from qup.scoring.nll import response_nll, top_loss_tokens
 from qup.scoring.reward import HFOutcomeRewardModel, HFProcessRewardModel, join_steps, split_steps
-from qup.scoring.stats import bootstrap_mean
 from qup.scoring.style import style_distance
+from qup.stats import bootstrap_mean
 from qup.toy.tokenizer import build_char_tokenizer
 from qup.toy.train_rm import build_reward_model
 
@@ -34,7 +35,7 @@ def slm(tiny_model_dir):
 def test_nll_equals_a_hand_computation(slm):
     model, tokenizer = slm
     conversation, response = PAIRS[0]
-    ids, start = encode_pair(tokenizer, conversation, response)
+    ids, start = response_span(tokenizer, conversation, response)
     with torch.no_grad():
         logits = model(torch.tensor([ids])).logits[0]
     by_hand = [-torch.log_softmax(logits[t - 1], -1)[ids[t]].item() for t in range(start, len(ids))]
@@ -111,10 +112,12 @@ def test_a_reward_model_saved_and_reloaded_scores_identically(tmp_path):
     scores = loaded.score(PAIRS)
     with torch.no_grad():
         direct = [model.eval()(torch.tensor([tokenizer.apply_chat_template(
-            c + [{"role": "assistant", "content": r}], tokenize=True, return_dict=True)["input_ids"]])).logits[0, 0].item()
+            c + [{"role": "assistant", "content": r}], tokenize=True,
+            return_dict=True)["input_ids"]])).logits[0, 0].item()
             for c, r in PAIRS]
     assert scores == pytest.approx(direct, abs=1e-5)
-    assert HFOutcomeRewardModel(str(tmp_path / "rm"), label="toy", batch_size=3).score(PAIRS) == pytest.approx(scores, abs=1e-5)
+    assert (HFOutcomeRewardModel(str(tmp_path / "rm"), label="toy", batch_size=3).score(PAIRS)
+            == pytest.approx(scores, abs=1e-5))
 
 
 def test_style_distance_and_bootstrap():
@@ -131,7 +134,8 @@ def test_style_distance_and_bootstrap():
 def test_reward_model_labels_must_differ():
     from qup.config import ScoringParams
 
-    assert RewardModelRef(name="Skywork/Skywork-Reward-Llama-3.1-8B").column == "reward_skywork_skywork_reward_llama_3_1_8b"
+    assert (RewardModelRef(name="Skywork/Skywork-Reward-Llama-3.1-8B").column
+            == "reward_skywork_skywork_reward_llama_3_1_8b")
     with pytest.raises(ValueError, match="share a label"):
         ScoringParams(reward_models=[RewardModelRef(name="toy"), RewardModelRef(name="toy")])
 
@@ -151,9 +155,9 @@ def test_the_score_stage_on_a_miniature_world(tmp_path, monkeypatch, tiny_model_
     pl.DataFrame(rows).write_parquet(tmp_path / "data/corpora/style_aligned.parquet")
     pl.DataFrame({"response": ["3 + 2 = 5\nAnswer: 5", "9 - 4 = 5\nAnswer: 5"]}).write_parquet(
         tmp_path / "data/samples/native.parquet")
-    (tmp_path / "params.yaml").write_text("seed: 0\nscoring:\n  shard_size: 2\n  bootstrap: 50\n")
+    params = Params.model_validate({"scoring": {"shard_size": 2, "bootstrap": 50}})
     monkeypatch.chdir(tmp_path)
-    score.main("style_aligned")
+    score.main(params, "style_aligned")
     scores = pl.read_parquet("data/scores/style_aligned.parquet")
     assert scores["trace_id"].to_list() == [r["trace_id"] for r in rows]
     assert {"perplexity", "ppl_q1", "ppl_q4", "reward_toy_orm", "edit_distance", "n_tokens"} <= set(scores.columns)
@@ -163,5 +167,5 @@ def test_the_score_stage_on_a_miniature_world(tmp_path, monkeypatch, tiny_model_
     assert metrics["edit_distance"]["mean"] == pytest.approx(0.1)
     assert len(metrics["top_loss_tokens"]) == 20 and metrics["style"]["length_ratio"] > 1
     before = scores
-    score.main("style_aligned")  # a rerun reads every shard back from the cache
+    score.main(params, "style_aligned")  # a rerun reads every shard back from the cache
     assert pl.read_parquet("data/scores/style_aligned.parquet").equals(before)

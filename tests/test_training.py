@@ -20,12 +20,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 def corpus(name, ids):
     return pl.DataFrame({"corpus": [name] * len(ids), "problem_id": ids,
-                         "question": [f"Ana has {i} pens. Ana buys 2 more. How many pens now?" for i in range(len(ids))],
+                         "question": [f"Ana has {i} pens. Ana buys 2 more. How many pens now?"
+                                      for i in range(len(ids))],
                          "response": [f"{i} + 2 = {i + 2}\nAnswer: {i + 2}" for i in range(len(ids))]})
 
 
 def test_every_corpus_trains_on_the_same_problems_and_a_small_corpus_fails_clearly():
-    corpora = {"native": corpus("native", ["a", "b", "c", "d"]), "style_aligned": corpus("style_aligned", ["b", "c", "d"])}
+    corpora = {"native": corpus("native", ["a", "b", "c", "d"]),
+               "style_aligned": corpus("style_aligned", ["b", "c", "d"])}
     chosen = training_problems(corpora, 3, seed=0)
     assert sorted(chosen) == ["b", "c", "d"] and chosen == training_problems(corpora, 3, seed=0)
     with pytest.raises(BudgetError, match="train.examples is 4, but only 3 problems .*native 4, style_aligned 3"):

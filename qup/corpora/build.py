@@ -20,8 +20,8 @@ from qup.grading import extract_answer, grade_many
 from qup.prompts import Prompt
 from qup.records import corpus_frame
 from qup.shards import run_sharded
-from qup.toy.parse import ToyParseError
 from qup.toy.oracle import same_operations
+from qup.toy.parse import ToyParseError
 from qup.toy.world import ToyProblem
 
 DROP_REASONS = ("refused", "no_answer", "wrong_answer", "drift_guard")

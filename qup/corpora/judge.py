@@ -6,7 +6,8 @@ import re
 
 _SCORE = r"([1-5](?:\.\d+)?)"
 _PATTERNS = [
-    re.compile(rf"score\W{{0,4}}(?:is\W{{0,3}})?{_SCORE}(?!\d)(?:\s*/\s*5)?", re.IGNORECASE),  # Score: 4, **Score**: 4/5
+    # Score: 4, **Score**: 4/5
+    re.compile(rf"score\W{{0,4}}(?:is\W{{0,3}})?{_SCORE}(?!\d)(?:\s*/\s*5)?", re.IGNORECASE),
     re.compile(rf"\\boxed\{{\s*{_SCORE}\s*\}}"),
     re.compile(rf"(?<![\d.]){_SCORE}\s*(?:/|out of)\s*5\b", re.IGNORECASE),  # 4/5, 4 out of 5
     re.compile(rf"rating\W{{0,4}}(?:is\W{{0,3}})?{_SCORE}(?!\d)", re.IGNORECASE),

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-Message = dict[str, str]
-Conversation = list[Message]
+from qup.chat import Conversation, Message
+
+__all__ = ["Completion", "Conversation", "Engine", "EngineBase", "Message", "Sampling", "make_engine",
+           "request_seed"]
 
 
 @dataclass(frozen=True)
@@ -26,12 +28,6 @@ class Completion:
     text: str
     n_tokens: int
     finish_reason: str  # "stop" (end of turn), "length" (token budget spent) or "refused" (cannot do the task)
-
-
-def chat_prompt_ids(tokenizer, conversation: Conversation) -> list[int]:
-    """A prompt's token ids: the model's chat template applied once, ready for the answer."""
-    return tokenizer.apply_chat_template(conversation, tokenize=True, add_generation_prompt=True,
-                                         return_dict=True)["input_ids"]
 
 
 def request_seed(seed: int, index: int, sample: int) -> int:
@@ -55,6 +51,25 @@ class Engine(Protocol):
 
     def close(self) -> None:
         """Release what the engine holds (a server it started, say)."""
+
+    def __enter__(self) -> Engine:
+        ...
+
+    def __exit__(self, *exc) -> None:
+        ...
+
+
+class EngineBase:
+    """What every engine shares: use it in a ``with`` block and it is closed however the block ends."""
+
+    def close(self) -> None:
+        """Nothing to release by default: the model lives as long as the engine."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def make_engine(params, model: dict, *, progress: bool = False, adapter: str | None = None) -> Engine:

@@ -10,16 +10,15 @@ from __future__ import annotations
 import asyncio
 import os
 
-from tqdm.auto import tqdm
-
-from qup.engines import Completion, Conversation, Sampling, request_seed
+from qup.engines import Completion, Conversation, EngineBase, Sampling, request_seed
+from qup.progress import progress
 
 
 class MissingAPIKey(RuntimeError):
     """The environment variable that should hold the API key is unset."""
 
 
-class OpenAIEngine:
+class OpenAIEngine(EngineBase):
     """Chat completions from an OpenAI-compatible server; the server applies the chat template."""
 
     name = "openai"
@@ -32,7 +31,8 @@ class OpenAIEngine:
         if api_key_env:
             key = os.environ.get(api_key_env)
             if not key:
-                raise MissingAPIKey(f"set the environment variable {api_key_env} to the API key for {base_url or 'the API'}")
+                raise MissingAPIKey(f"set the environment variable {api_key_env} "
+                                    f"to the API key for {base_url or 'the API'}")
         else:
             key = "EMPTY"  # local servers need none
         self.model = model
@@ -45,9 +45,6 @@ class OpenAIEngine:
     def __repr__(self) -> str:  # never show the key
         return f"OpenAIEngine(model={self.model!r}, base_url={self._client_args['base_url']!r})"
 
-    def close(self) -> None:
-        """Nothing to release: the client lives as long as this object."""
-
     def generate(self, conversations: list[Conversation], n: int, sampling: Sampling,
                  seeds: list[int] | None = None) -> list[list[Completion]]:
         seeds = list(range(len(conversations))) if seeds is None else seeds
@@ -56,7 +53,7 @@ class OpenAIEngine:
     async def _generate_all(self, conversations, n, sampling, seeds) -> list[list[Completion]]:
         client = self._make_client(**self._client_args)
         limit = asyncio.Semaphore(self.concurrency)
-        with tqdm(total=len(conversations) * n, desc=f"generate ({self.name})", unit="sample",
+        with progress(total=len(conversations) * n, desc=f"generate ({self.name})", unit="sample",
                   disable=not self.progress) as bar:
 
             async def one(conversation, seed):

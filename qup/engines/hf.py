@@ -10,10 +10,11 @@ from __future__ import annotations
 import inspect
 
 import torch
-from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
-from qup.engines import Completion, Conversation, Sampling, chat_prompt_ids, request_seed
+from qup.chat import pad_batch, positions, prompt_ids
+from qup.engines import Completion, Conversation, EngineBase, Sampling, request_seed
+from qup.progress import progress
 
 DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -28,7 +29,7 @@ def _top_p_filter(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     return torch.zeros_like(probs).scatter(-1, order, sorted_probs)
 
 
-class HFEngine:
+class HFEngine(EngineBase):
     """Generation with a transformers model loaded through ``from_pretrained``."""
 
     name = "hf"
@@ -39,7 +40,6 @@ class HFEngine:
         self.model = model
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.tokenizer = AutoTokenizer.from_pretrained(model, revision=revision)
-        self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.lm = AutoModelForCausalLM.from_pretrained(model, revision=revision, dtype=DTYPES[dtype])
@@ -53,11 +53,8 @@ class HFEngine:
         self.batch_size = batch_size
         self.progress = progress
 
-    def close(self) -> None:
-        """Nothing to release: the model lives as long as this object."""
-
     def encode(self, conversation: Conversation) -> list[int]:
-        return chat_prompt_ids(self.tokenizer, conversation)
+        return prompt_ids(self.tokenizer, conversation)
 
     def generate(self, conversations: list[Conversation], n: int, sampling: Sampling,
                  seeds: list[int] | None = None) -> list[list[Completion]]:
@@ -66,7 +63,7 @@ class HFEngine:
         seeds = list(range(len(prompts))) if seeds is None else seeds
         jobs = sorted(((len(prompts[i]), i, j) for i in range(len(prompts)) for j in range(n)), reverse=True)
         results: list[list[Completion | None]] = [[None] * n for _ in prompts]
-        with tqdm(total=len(jobs), desc=f"generate ({self.name})", unit="sample", disable=not self.progress) as bar:
+        with progress(total=len(jobs), desc=f"generate ({self.name})", unit="sample", disable=not self.progress) as bar:
             for start in range(0, len(jobs), self.batch_size):
                 batch = jobs[start:start + self.batch_size]
                 outputs = self._decode([prompts[i] for _, i, _ in batch],
@@ -78,17 +75,16 @@ class HFEngine:
 
     @torch.inference_mode()
     def _decode(self, prompts: list[list[int]], seeds: list[int], sampling: Sampling) -> list[Completion]:
-        padded = self.tokenizer.pad({"input_ids": prompts}, return_tensors="pt")
-        ids = padded["input_ids"].to(self.device)
-        mask = padded["attention_mask"].to(self.device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        ids, mask = pad_batch(prompts, self.tokenizer.pad_token_id, "left")
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        where = positions(mask)
         greedy = sampling.temperature == 0
         generators = None if greedy else [torch.Generator(self.device).manual_seed(s) for s in seeds]
         eos = self.tokenizer.eos_token_id
         cache = DynamicCache()
         tokens: list[list[int]] = [[] for _ in prompts]
         active = list(range(len(prompts)))  # the rows still decoding, by their index in ``prompts``
-        logits = self.lm(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+        logits = self.lm(input_ids=ids, attention_mask=mask, position_ids=where, use_cache=True,
                          **{self._cache_arg: cache}).logits[:, -1, :]
         for _ in range(sampling.max_new_tokens):
             if greedy:
@@ -105,11 +101,11 @@ class HFEngine:
                 keep = running.tolist()
                 active = [active[i] for i in keep]
                 generators = None if greedy else [generators[i] for i in keep]
-                chosen, mask, positions = chosen[running], mask[running], positions[running]
+                chosen, mask, where = chosen[running], mask[running], where[running]
                 cache.batch_select_indices(running)
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=-1)
-            positions = positions[:, -1:] + 1
-            logits = self.lm(input_ids=chosen[:, None], attention_mask=mask, position_ids=positions,
+            where = where[:, -1:] + 1
+            logits = self.lm(input_ids=chosen[:, None], attention_mask=mask, position_ids=where,
                              use_cache=True, **{self._cache_arg: cache}).logits[:, -1, :]
         completions = []
         for row in tokens:

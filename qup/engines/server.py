@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import signal
 import socket
@@ -16,6 +17,14 @@ from pathlib import Path
 
 class ServerFailed(RuntimeError):
     """The inference server did not come up, or died."""
+
+
+def post_json(url: str, payload: dict, timeout: float) -> object:
+    """POST ``payload`` as JSON to ``url``; the decoded JSON reply."""
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
 
 
 def free_port() -> int:
@@ -80,8 +89,6 @@ class ManagedServer:
                 pass
         self._log.close()
         atexit.unregister(self.stop)
-
-
 
 
 def vllm_server_command(model_path: str, *, python: str, port: int, dtype: str = "auto",

@@ -9,15 +9,13 @@ exit, on error and on Ctrl-C.
 
 from __future__ import annotations
 
-import json
 import sys
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from tqdm.auto import tqdm
-
-from qup.engines import Completion, Conversation, Sampling, chat_prompt_ids, request_seed
-from qup.engines.server import ManagedServer, free_port
+from qup.chat import prompt_ids
+from qup.engines import Completion, Conversation, EngineBase, Sampling, request_seed
+from qup.engines.server import ManagedServer, free_port, post_json
+from qup.progress import progress
 
 
 def sglang_command(model_path: str, *, python: str, port: int, device: str | None = None, tp_size: int = 1,
@@ -46,13 +44,7 @@ def sglang_command(model_path: str, *, python: str, port: int, device: str | Non
     return cmd + list(extra_args or [])
 
 
-def _post(url: str, payload: dict, timeout: float) -> object:
-    request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.loads(response.read())
-
-
-class SGLangEngine:
+class SGLangEngine(EngineBase):
     """Generation through an SGLang server's native ``/generate`` API."""
 
     name = "sglang"
@@ -83,18 +75,12 @@ class SGLangEngine:
             url = self.server.url
         self.url = url.rstrip("/")
 
-    def __enter__(self) -> SGLangEngine:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     def close(self) -> None:
         if self.server is not None:
             self.server.stop()
 
     def encode(self, conversation: Conversation) -> list[int]:
-        return chat_prompt_ids(self.tokenizer, conversation)
+        return prompt_ids(self.tokenizer, conversation)
 
     def generate(self, conversations: list[Conversation], n: int, sampling: Sampling,
                  seeds: list[int] | None = None) -> list[list[Completion]]:
@@ -111,35 +97,16 @@ class SGLangEngine:
             payload = {"input_ids": [ids] * n, "sampling_params": per_copy}
             if self.lora_name:
                 payload["lora_path"] = [self.lora_name] * n
-            outputs = _post(f"{self.url}/generate", payload, self.request_timeout)
+            outputs = post_json(f"{self.url}/generate", payload, self.request_timeout)
             return [Completion(o["text"], o["meta_info"]["completion_tokens"],
                                "length" if o["meta_info"]["finish_reason"]["type"] == "length" else "stop")
                     for o in outputs]
 
         results = []
         with ThreadPoolExecutor(self.concurrency) as pool, \
-                tqdm(total=len(prompts) * n, desc=f"generate ({self.name})", unit="sample",
-                     disable=not self.progress) as bar:
+                progress(total=len(prompts) * n, desc=f"generate ({self.name})", unit="sample",
+                         disable=not self.progress) as bar:
             for completions in pool.map(one, zip(prompts, seeds)):
                 results.append(completions)
                 bar.update(n)
         return results
-
-    def response_nll(self, pairs: list[tuple[Conversation, str]]) -> list:
-        """Each response's per-token NLL given its conversation, from the server's prompt logprobs
-        (``return_logprob`` from where the response starts; nothing is generated that counts)."""
-        from qup.scoring.nll import ResponseNLL, encode_pair
-
-        def one(pair: tuple[Conversation, str]) -> ResponseNLL:
-            ids, start = encode_pair(self.tokenizer, *pair)
-            payload = {"input_ids": ids, "sampling_params": {"max_new_tokens": 1, "temperature": 0.0},
-                       "return_logprob": True, "logprob_start_len": start - 1}  # its first entry has none
-            entries = _post(f"{self.url}/generate", payload, self.request_timeout)["meta_info"]["input_token_logprobs"]
-            values = [e[0] for e in entries[1:]]  # by position: the ids it echoes may differ (it printed 0 for "\n")
-            if len(values) != len(ids) - start or None in values:
-                raise RuntimeError(f"the server returned {len(values)} prompt logprobs for a {len(ids) - start}-token "
-                                   "response")
-            return ResponseNLL(ids[start:], [-v for v in values])
-
-        with ThreadPoolExecutor(self.concurrency) as pool:
-            return list(tqdm(pool.map(one, pairs), total=len(pairs), desc="nll (sglang)", disable=not self.progress))

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tqdm.auto import tqdm
-
-from qup.engines import Completion, Conversation, Sampling
+from qup.engines import Completion, Conversation, EngineBase, Sampling
+from qup.progress import progress
 from qup.prompts import Prompt, prompt_versions
 from qup.toy import oracle
 from qup.toy.parse import ToyParseError, parse_question
@@ -24,7 +23,7 @@ TASKS: dict[str, Callable[..., str]] = {
 }
 
 
-class SymbolicEngine:
+class SymbolicEngine(EngineBase):
     """Answers the Oracle's prompts for toy-world problems; deterministic, so every sample is the same."""
 
     name = "symbolic"
@@ -55,8 +54,5 @@ class SymbolicEngine:
 
     def generate(self, conversations: list[Conversation], n: int, sampling: Sampling,
                  seeds: list[int] | None = None) -> list[list[Completion]]:
-        replies = [self.answer(c) for c in tqdm(conversations, desc="symbolic", disable=not self.progress)]
+        replies = [self.answer(c) for c in progress(conversations, desc="symbolic", disable=not self.progress)]
         return [[reply] * n for reply in replies]
-
-    def close(self) -> None:
-        pass

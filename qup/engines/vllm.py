@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from qup.engines import Completion, Conversation, Sampling, chat_prompt_ids, request_seed
+from qup.chat import prompt_ids
+from qup.engines import Completion, Conversation, EngineBase, Sampling, request_seed
 
 
-class VLLMEngine:
+class VLLMEngine(EngineBase):
     """Generation with ``vllm.LLM`` and one ``SamplingParams(n=..., seed=...)`` per prompt."""
 
     name = "vllm"
@@ -24,11 +25,8 @@ class VLLMEngine:
         self.tokenizer = self.llm.get_tokenizer()
         self.progress = progress
 
-    def close(self) -> None:
-        """Nothing to release: the model lives as long as this object."""
-
     def encode(self, conversation: Conversation) -> list[int]:
-        return chat_prompt_ids(self.tokenizer, conversation)
+        return prompt_ids(self.tokenizer, conversation)
 
     def generate(self, conversations: list[Conversation], n: int, sampling: Sampling,
                  seeds: list[int] | None = None) -> list[list[Completion]]:

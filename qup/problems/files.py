@@ -45,8 +45,7 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
 
 
 def _table_rows(frame: pl.DataFrame) -> Iterator[tuple[int, dict[str, Any]]]:
-    for number, record in enumerate(frame.iter_rows(named=True), start=1):
-        yield number, record
+    yield from enumerate(frame.iter_rows(named=True), start=1)
 
 
 def read_rows(path: str | Path, kind: str | None = None) -> list[tuple[int, dict[str, Any] | RowError]]:

@@ -1,7 +1,7 @@
 """Normalise raw rows of any shape to the problem schema, rejecting bad rows with reasons.
 
-A raw row is ``(row_number, record)`` or ``(row_number, record, file)`` where ``record`` is a dict, or a ``RowError`` for a row
-that could not even be read (a line that is not valid JSON, say).
+A raw row is ``(row_number, record)`` or ``(row_number, record, file)`` where ``record`` is a dict, or a ``RowError``
+for a row that could not even be read (a line that is not valid JSON, say).
 """
 
 from __future__ import annotations

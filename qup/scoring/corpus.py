@@ -8,16 +8,36 @@ from pathlib import Path
 
 import polars as pl
 
-from qup.config import RewardModelRef
-from qup.engines import Conversation
+from qup import paths
+from qup.chat import Conversation
+from qup.config import ModelRef, RewardModelRef
+from qup.manifest import directory_digest
+from qup.models import resolve_model
 from qup.prompts import Prompt
-from qup.scoring.nll import ResponseNLL, response_nll, top_loss_tokens
+from qup.scoring.nll import NLLFunction, ResponseNLL, top_loss_tokens
 from qup.scoring.reward import HFOutcomeRewardModel, HFProcessRewardModel, RewardModel, SGLangOutcomeRewardModel
-from qup.scoring.stats import bootstrap_mean
 from qup.scoring.style import style_distance
 from qup.shards import run_sharded
+from qup.stats import bootstrap_mean
 
 QUARTERS = ("ppl_q1", "ppl_q2", "ppl_q3", "ppl_q4")
+
+
+def reward_model_location(ref: RewardModelRef) -> tuple[str, str]:
+    """Where a reward model's weights are, and the revision that keys its cached scores."""
+    if ref.name == "toy":
+        return str(paths.REWARD_MODEL), directory_digest(paths.REWARD_MODEL)
+    entry = resolve_model("reward", ModelRef(name=ref.name, revision=ref.revision, dtype=ref.dtype))
+    return entry["path"], entry["revision"]
+
+
+def reward_models(refs: list[RewardModelRef]) -> list[tuple[str, Callable[[], RewardModel], str]]:
+    """(column, opener, revision) for every reward model in params, each opened only when needed."""
+    out = []
+    for ref in refs:
+        path, revision = reward_model_location(ref)
+        out.append((ref.column, lambda ref=ref, path=path: open_reward_model(ref, path), revision))
+    return out
 
 
 def open_reward_model(ref: RewardModelRef, path: str, *, progress: bool = False) -> RewardModel:
@@ -41,14 +61,6 @@ def conversations(corpus: pl.DataFrame, prompt: Prompt) -> list[tuple[Conversati
             for q, r in zip(corpus["question"], corpus["response"])]
 
 
-NLLFunction = Callable[[list[tuple[Conversation, str]]], list[ResponseNLL]]
-
-
-def hf_nll(model, tokenizer, batch_size: int) -> NLLFunction:
-    """Response NLL computed in this process with a transformers model."""
-    return lambda pairs: response_nll(model, tokenizer, pairs, batch_size=batch_size)
-
-
 def nll_columns(nll: NLLFunction, pairs, *, cache_dir: Path, key: dict, shard_size: int) -> pl.DataFrame:
     """Per-trace NLL, perplexity, Q1-Q4 perplexities and per-token NLL, resumable by shard."""
 
@@ -68,7 +80,8 @@ def nll_columns(nll: NLLFunction, pairs, *, cache_dir: Path, key: dict, shard_si
     return frame.sort("index").drop("index")
 
 
-def reward_column(column: str, model: RewardModel, pairs, *, cache_dir: Path, key: dict, shard_size: int) -> list[float | None]:
+def reward_column(column: str, model: RewardModel, pairs, *, cache_dir: Path, key: dict,
+                  shard_size: int) -> list[float | None]:
     def work(shard) -> pl.DataFrame:
         return pl.DataFrame({"index": list(shard), "score": model.score([pairs[i] for i in shard])},
                             schema={"index": pl.Int64, "score": pl.Float64})

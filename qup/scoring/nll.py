@@ -2,25 +2,31 @@
 
 The conversation goes through the model's chat template exactly as in training; only the
 response's tokens count (the assistant turn, its end-of-turn token included), never the
-prompt's. Batches are sorted by length and padded on either side with position ids taken from
-the attention mask, so padding changes nothing; no gradients are kept.
+prompt's. In process, batches are sorted by length; right padding needs no attention mask (a
+causal model never looks ahead at the padding), which keeps the fast causal attention path; left
+padding takes its position ids from the mask. No gradients are kept. On a GPU node the same
+figures come from an SGLang server's prompt logprobs.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from qup.engines import Conversation
+from qup.chat import Conversation, Side, TemplateMismatch, length_sorted_batches, pad_batch, positions, response_span
+from qup.progress import progress
 
+__all__ = ["ResponseNLL", "TemplateMismatch", "nll_backend", "response_nll", "sglang_response_nll", "top_loss_tokens"]
 
-class TemplateMismatch(ValueError):
-    """The chat template renders the prompt differently once the response is appended."""
+Pair = tuple[Conversation, str]
+NLLFunction = Callable[[list[Pair]], list["ResponseNLL"]]
 
 
 @dataclass(frozen=True)
@@ -44,58 +50,83 @@ class ResponseNLL:
                 for part in np.array_split(np.asarray(self.nll, dtype=float), 4)]
 
 
-def encode_pair(tokenizer, conversation: Conversation, response: str) -> tuple[list[int], int]:
-    """The ids of prompt + response through the chat template, and where the response starts."""
-    prompt = tokenizer.apply_chat_template(conversation, tokenize=True, add_generation_prompt=True,
-                                           return_dict=True)["input_ids"]
-    full = tokenizer.apply_chat_template(conversation + [{"role": "assistant", "content": response}],
-                                         tokenize=True, return_dict=True)["input_ids"]
-    if full[:len(prompt)] != prompt or len(full) <= len(prompt):
-        raise TemplateMismatch("the chat template does not render the prompt as a prefix of prompt + response; "
-                               "the response's tokens cannot be told apart from the prompt's")
-    return full, len(prompt)
-
-
 @torch.inference_mode()
-def _batch_nll(model, sequences: list[list[int]], starts: list[int], pad_id: int, padding_side: str,
+def _batch_nll(model, sequences: list[list[int]], starts: list[int], pad_id: int, side: Side,
                device) -> list[list[float]]:
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    offsets = []
-    for row, seq in enumerate(sequences):
-        offset = width - len(seq) if padding_side == "left" else 0
-        ids[row, offset:offset + len(seq)] = torch.tensor(seq)
-        mask[row, offset:offset + len(seq)] = 1
-        offsets.append(offset)
-    ids, mask = ids.to(device), mask.to(device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits.float()
-    logprobs = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None])[..., 0]
+    ids, mask = pad_batch(sequences, pad_id, side)
+    ids = ids.to(device)
+    if side == "right":  # the padding comes after every real token, which a causal model never attends to
+        logits = model(input_ids=ids).logits
+    else:
+        mask = mask.to(device)
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=positions(mask)).logits
+    width = ids.shape[1]
     out = []
-    for row, (seq, start, offset) in enumerate(zip(sequences, starts, offsets)):
+    for row, (seq, start) in enumerate(zip(sequences, starts)):
+        offset = width - len(seq) if side == "left" else 0
         # token t is predicted at position t - 1
-        out.append((-logprobs[row, offset + start - 1:offset + len(seq) - 1]).tolist())
+        predicted = logits[row, offset + start - 1:offset + len(seq) - 1].float()
+        targets = ids[row, offset + start:offset + len(seq)]
+        out.append((-torch.log_softmax(predicted, dim=-1).gather(-1, targets[:, None])[:, 0]).tolist())
     return out
 
 
-def response_nll(model, tokenizer, pairs: list[tuple[Conversation, str]], *, batch_size: int = 32,
-                 padding_side: str = "right", progress: bool = False) -> list[ResponseNLL]:
-    """The per-token NLL of each response given its conversation, batched by length."""
-    encoded = [encode_pair(tokenizer, conversation, response) for conversation, response in pairs]
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]), reverse=True)
+def response_nll(model, tokenizer, pairs: list[Pair], *, batch_size: int = 32, padding_side: Side = "right",
+                 progress_bar: bool = False) -> list[ResponseNLL]:
+    """The per-token NLL of each response given its conversation, batched by length, in process."""
+    encoded = [response_span(tokenizer, conversation, response) for conversation, response in pairs]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     device = next(model.parameters()).device
     results: list[ResponseNLL | None] = [None] * len(encoded)
-    with tqdm(total=len(order), desc="nll", unit="trace", disable=not progress) as bar:
-        for begin in range(0, len(order), batch_size):
-            chunk = order[begin:begin + batch_size]
+    with progress(total=len(encoded), desc="nll", unit="trace", disable=not progress_bar) as bar:
+        for chunk in length_sorted_batches([len(ids) for ids, _ in encoded], batch_size):
             values = _batch_nll(model, [encoded[i][0] for i in chunk], [encoded[i][1] for i in chunk], pad,
                                 padding_side, device)
             for i, nll in zip(chunk, values):
                 results[i] = ResponseNLL(encoded[i][0][encoded[i][1]:], nll)
             bar.update(len(chunk))
     return results  # type: ignore[return-value]
+
+
+def sglang_response_nll(url: str, tokenizer, pairs: list[Pair], *, timeout: float = 600, concurrency: int = 32,
+                        progress_bar: bool = False) -> list[ResponseNLL]:
+    """Each response's per-token NLL from an SGLang server's prompt logprobs (``return_logprob``
+    from where the response starts; the one token it generates does not count)."""
+    from qup.engines.server import post_json
+
+    def one(pair: Pair) -> ResponseNLL:
+        ids, start = response_span(tokenizer, *pair)
+        payload = {"input_ids": ids, "sampling_params": {"max_new_tokens": 1, "temperature": 0.0},
+                   "return_logprob": True, "logprob_start_len": start - 1}  # its first entry has none
+        entries = post_json(f"{url}/generate", payload, timeout)["meta_info"]["input_token_logprobs"]
+        values = [e[0] for e in entries[1:]]  # by position: the ids it echoes may differ (it printed 0 for "\n")
+        if len(values) != len(ids) - start or None in values:
+            raise RuntimeError(f"the server returned {len(values)} prompt logprobs for a {len(ids) - start}-token "
+                               "response")
+        return ResponseNLL(ids[start:], [-v for v in values])
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        return list(progress(pool.map(one, pairs), total=len(pairs), desc="nll (sglang)", disable=not progress_bar))
+
+
+@contextmanager
+def nll_backend(params, slm: dict) -> Iterator[tuple[NLLFunction, object]]:
+    """The SLM's response NLL as ``params.scoring.nll_engine`` chooses, with the SLM's tokenizer:
+    ``hf`` computes it in this process; ``sglang`` reads an SGLang server's prompt logprobs (a
+    server launched with ``engines.slm.sglang``'s options, or the one at its ``url``)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from qup.engines import make_engine
+
+    tokenizer = AutoTokenizer.from_pretrained(slm["path"])
+    if params.scoring.nll_engine == "sglang":
+        options = params.engines.slm.sglang
+        with make_engine(params.engines.slm.model_copy(update={"engine": "sglang"}), slm) as server:
+            yield (lambda pairs: sglang_response_nll(server.url, tokenizer, pairs, timeout=options.request_timeout,
+                                                     concurrency=options.concurrency)), tokenizer
+    else:
+        model = AutoModelForCausalLM.from_pretrained(slm["path"], dtype="auto").eval()
+        yield (lambda pairs: response_nll(model, tokenizer, pairs, batch_size=params.scoring.nll_batch_size)), tokenizer
 
 
 def top_loss_tokens(results: list[ResponseNLL], tokenizer, n: int = 20) -> list[dict]:

@@ -16,9 +16,9 @@ import sys
 from typing import Protocol
 
 import torch
-from tqdm.auto import tqdm
 
-from qup.engines import Conversation
+from qup.chat import Conversation, conversation_ids, length_sorted_batches, pad_batch
+from qup.progress import progress
 
 AGGREGATES = {"min": min, "mean": statistics.fmean, "last": lambda values: values[-1]}
 
@@ -33,11 +33,6 @@ class RewardModel(Protocol):
         ...
 
 
-def conversation_ids(tokenizer, conversation: Conversation, response: str) -> list[int]:
-    return tokenizer.apply_chat_template(conversation + [{"role": "assistant", "content": response}],
-                                         tokenize=True, return_dict=True)["input_ids"]
-
-
 def split_steps(response: str, split: str) -> list[str]:
     """The response's steps: non-empty pieces between ``split`` markers, stripped."""
     return [step.strip() for step in response.split(split) if step.strip()]
@@ -46,22 +41,6 @@ def split_steps(response: str, split: str) -> list[str]:
 def join_steps(steps: list[str], separator: str) -> str:
     """Steps in the PRM's input format: each step followed by the separator token."""
     return "".join(f"{step}{separator}" for step in steps)
-
-
-def _batches(lengths: list[int], batch_size: int):
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
-    for begin in range(0, len(order), batch_size):
-        yield order[begin:begin + batch_size]
-
-
-def _pad(sequences: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        ids[row, :len(seq)] = torch.tensor(seq)
-        mask[row, :len(seq)] = 1
-    return ids.to(device), mask.to(device)
 
 
 class HFOutcomeRewardModel:
@@ -83,10 +62,10 @@ class HFOutcomeRewardModel:
     def score(self, pairs: list[tuple[Conversation, str]]) -> list[float | None]:
         sequences = [conversation_ids(self.tokenizer, c, r) for c, r in pairs]
         scores: list[float | None] = [None] * len(sequences)
-        with tqdm(total=len(sequences), desc=f"reward {self.label}", disable=not self.progress) as bar:
-            for chunk in _batches([len(s) for s in sequences], self.batch_size):
-                ids, mask = _pad([sequences[i] for i in chunk], self.pad_id, self.device)
-                logits = self.model(input_ids=ids, attention_mask=mask).logits.float()
+        with progress(total=len(sequences), desc=f"reward {self.label}", disable=not self.progress) as bar:
+            for chunk in length_sorted_batches([len(s) for s in sequences], self.batch_size):
+                ids, mask = pad_batch([sequences[i] for i in chunk], self.pad_id)
+                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits.float()
                 for i, value in zip(chunk, logits[:, 0].tolist()):
                     scores[i] = value
                 bar.update(len(chunk))
@@ -112,7 +91,8 @@ class HFProcessRewardModel:
         self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         self.separator_id = self.tokenizer.convert_tokens_to_ids(step_separator)
         if self.separator_id is None or self.separator_id == self.tokenizer.unk_token_id:
-            raise ValueError(f"reward model {path}: step separator {step_separator!r} is not one token of its vocabulary")
+            raise ValueError(f"reward model {path}: step separator {step_separator!r} "
+                             "is not one token of its vocabulary")
         loader = AutoModel if trust_remote_code else AutoModelForTokenClassification
         self.model = loader.from_pretrained(path, dtype=dtype, trust_remote_code=trust_remote_code)
         self.model.to(self.device).eval()
@@ -128,10 +108,11 @@ class HFProcessRewardModel:
         """The probability that each step is right, per response."""
         sequences = [self.step_inputs(c, r) for c, r in pairs]
         out: list[list[float]] = [[] for _ in sequences]
-        with tqdm(total=len(sequences), desc=f"reward {self.label}", disable=not self.progress) as bar:
-            for chunk in _batches([len(s) for s in sequences], self.batch_size):
-                ids, mask = _pad([sequences[i] for i in chunk], self.pad_id, self.device)
-                output = self.model(input_ids=ids, attention_mask=mask)
+        with progress(total=len(sequences), desc=f"reward {self.label}", disable=not self.progress) as bar:
+            for chunk in length_sorted_batches([len(s) for s in sequences], self.batch_size):
+                ids, mask = pad_batch([sequences[i] for i in chunk], self.pad_id)
+                ids = ids.to(self.device)
+                output = self.model(input_ids=ids, attention_mask=mask.to(self.device))
                 logits = output.logits if hasattr(output, "logits") else output[0]
                 probs = torch.softmax(logits.float(), dim=-1)[..., 1]
                 for row, i in enumerate(chunk):
@@ -170,13 +151,13 @@ class SGLangOutcomeRewardModel:
         self.url = url.rstrip("/")
 
     def score(self, pairs: list[tuple[Conversation, str]]) -> list[float | None]:
-        from qup.engines.sglang import _post
+        from qup.engines.server import post_json
 
         sequences = [conversation_ids(self.tokenizer, c, r) for c, r in pairs]
         scores: list[float | None] = []
-        for begin in tqdm(range(0, len(sequences), self.batch_size), desc=f"reward {self.label}",
-                          disable=not self.progress):
-            outputs = _post(f"{self.url}/classify", {"input_ids": sequences[begin:begin + self.batch_size]},
+        for begin in progress(range(0, len(sequences), self.batch_size), desc=f"reward {self.label}",
+                              disable=not self.progress):
+            outputs = post_json(f"{self.url}/classify", {"input_ids": sequences[begin:begin + self.batch_size]},
                             self.timeout)
             scores += [float(o["embedding"][0]) for o in outputs]
         return scores

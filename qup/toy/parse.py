@@ -55,7 +55,9 @@ _EQUATION = re.compile(
     rf"\s*=\s*(?P<result>{NUMBER})"
 )
 _SYMBOL_OPS = {"+": "+", "-": "-", "*": "*", "x": "*", "\\times": "*", "\\cdot": "*"}
-_ANSWER = re.compile(rf"(?:\\boxed\{{\s*(?P<boxed>{NUMBER})\s*\}}|[Aa]nswer(?: is)?:?\s*(?P<plain>{NUMBER})|####\s*(?P<hash>{NUMBER}))")
+_ANSWER = re.compile(
+    rf"(?:\\boxed\{{\s*(?P<boxed>{NUMBER})\s*\}}|[Aa]nswer(?: is)?:?\s*(?P<plain>{NUMBER})|####\s*(?P<hash>{NUMBER}))"
+)
 
 
 @dataclass(frozen=True)

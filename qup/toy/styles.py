@@ -18,7 +18,8 @@ ORACLE_OPENINGS = ["{name} starts with {start} {item}.", "At first, {name} has {
 ORACLE_VERBS = {"+": ["Then adding {n} gives", "After getting {n} more, the total is", "Adding {n} more yields"],
                 "-": ["Then taking away {n} leaves", "After removing {n}, what remains is", "Subtracting {n} leaves"],
                 "*": ["Then multiplying by {n} gives", "Scaling by a factor of {n} gives", "Multiplying by {n} yields"]}
-ORACLE_CLOSINGS = ["Therefore, the final answer is $\\boxed{{{answer}}}$.", "Hence the answer is $\\boxed{{{answer}}}$.",
+ORACLE_CLOSINGS = ["Therefore, the final answer is $\\boxed{{{answer}}}$.",
+                   "Hence the answer is $\\boxed{{{answer}}}$.",
                    "So, the final answer is $\\boxed{{{answer}}}$."]
 ORACLE_SYMBOLS = {"+": "+", "-": "-", "*": "\\times"}
 

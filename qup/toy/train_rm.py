@@ -14,10 +14,11 @@ import random
 import time
 
 import torch
-from tqdm.auto import tqdm
 from transformers import LlamaConfig, LlamaForSequenceClassification
 
+from qup.chat import conversation_ids, pad_batch
 from qup.config import ToyParams, ToyRMParams
+from qup.progress import progress as progress_bar
 from qup.toy.styles import inject_mistake, render_native, render_oracle, render_textbook
 from qup.toy.world import draw_unseen_problem
 
@@ -38,18 +39,10 @@ def draw_rm_example(rng: random.Random, toy: ToyParams, params: ToyRMParams,
     return problem.question, text, style, correct, target
 
 
-def _encode(tokenizer, question: str, solution: str) -> list[int]:
-    messages = [{"role": "user", "content": question}, {"role": "assistant", "content": solution}]
-    return tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"]
-
-
 def _batch(tokenizer, examples) -> tuple[torch.Tensor, torch.Tensor]:
-    encoded = [_encode(tokenizer, q, s) for q, s, *_ in examples]
-    width = max(map(len, encoded))
-    pad = tokenizer.pad_token_id
-    ids = torch.tensor([e + [pad] * (width - len(e)) for e in encoded])
-    mask = torch.tensor([[1] * len(e) + [0] * (width - len(e)) for e in encoded])
-    return ids, mask
+    """Right-padded (question, solution) conversations and their attention mask."""
+    return pad_batch([conversation_ids(tokenizer, [{"role": "user", "content": q}], s) for q, s, *_ in examples],
+                     tokenizer.pad_token_id)
 
 
 def build_reward_model(tokenizer, params: ToyRMParams, seed: int) -> LlamaForSequenceClassification:
@@ -75,7 +68,7 @@ def train_reward_model(tokenizer, params: ToyRMParams, toy: ToyParams, *, seed: 
     rng = random.Random(f"{seed}:{RM_STREAM_OFFSET}")
     started = time.perf_counter()
     model.train()
-    for _ in tqdm(range(params.train_steps), desc="train reward model", unit="step", disable=not progress):
+    for _ in progress_bar(range(params.train_steps), desc="train reward model", unit="step", disable=not progress):
         examples = sorted((draw_rm_example(rng, toy, params, exclude) for _ in range(params.batch_size)),
                           key=lambda e: len(e[1]))
         ids, mask = _batch(tokenizer, examples)
@@ -88,7 +81,8 @@ def train_reward_model(tokenizer, params: ToyRMParams, toy: ToyParams, *, seed: 
         optimizer.zero_grad(set_to_none=True)
     model.eval()
     seconds = time.perf_counter() - started
-    return model, {**held_out_figures(model, tokenizer, params, toy, seed, exclude), "rm_train_seconds": round(seconds, 1),
+    return model, {**held_out_figures(model, tokenizer, params, toy, seed, exclude),
+                   "rm_train_seconds": round(seconds, 1),
                    "rm_parameters": sum(p.numel() for p in model.parameters())}
 
 

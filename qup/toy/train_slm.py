@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
+from qup.chat import pad_batch, supervised_ids
 from qup.config import ToyParams, ToySLMParams
+from qup.progress import progress as progress_bar
 from qup.records import atomic_write
 from qup.toy.styles import inject_mistake, render_native, render_oracle
 from qup.toy.world import draw_unseen_problem
@@ -48,13 +49,8 @@ def draw_example(rng: random.Random, toy: ToyParams, exclude: set[str]) -> Train
 def encode_example(tokenizer: PreTrainedTokenizerBase, example: TrainingText,
                    loss_on_prompt: bool = False) -> tuple[list[int], list[int]]:
     """Token ids and labels (-100 outside the assistant's turn unless ``loss_on_prompt``)."""
-    messages = [{"role": "user", "content": example.question},
-                {"role": "assistant", "content": example.solution}]
-    encoded = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True,
-                                            return_assistant_tokens_mask=True)
-    ids = encoded["input_ids"]
-    labels = [t if keep or loss_on_prompt else -100 for t, keep in zip(ids, encoded["assistant_masks"])]
-    return ids, labels
+    return supervised_ids(tokenizer, [{"role": "user", "content": example.question}], example.solution,
+                          loss_on_prompt=loss_on_prompt)
 
 
 def curriculum(step: int, params: ToySLMParams, toy: ToyParams) -> ToyParams:
@@ -82,11 +78,8 @@ def batch_examples(step: int, seed: int, params: ToySLMParams, toy: ToyParams,
 
 def make_batch(tokenizer, examples: list[TrainingText], loss_on_prompt: bool = False) -> dict[str, torch.Tensor]:
     encoded = [encode_example(tokenizer, e, loss_on_prompt) for e in examples]
-    width = max(len(ids) for ids, _ in encoded)
-    pad = tokenizer.pad_token_id
-    input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in encoded])
-    labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in encoded])
-    attention = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in encoded])
+    input_ids, attention = pad_batch([ids for ids, _ in encoded], tokenizer.pad_token_id)
+    labels, _ = pad_batch([labels for _, labels in encoded], -100)
     return {"input_ids": input_ids, "labels": labels, "attention_mask": attention}
 
 
@@ -139,8 +132,8 @@ def train_slm(tokenizer, params: ToySLMParams, toy: ToyParams, *, seed: int, exc
     model.train()
     started = time.perf_counter()
     losses: list[float] = []
-    bar = tqdm(range(first_step, params.train_steps), desc="train slm", unit="step", disable=not progress,
-               initial=first_step, total=params.train_steps)
+    bar = progress_bar(range(first_step, params.train_steps), desc="train slm", unit="step", disable=not progress,
+                       initial=first_step, total=params.train_steps)
     for step in bar:
         batch = make_batch(tokenizer, batch_examples(step, seed, params, toy, exclude), params.loss_on_prompt)
         for group in optimizer.param_groups:

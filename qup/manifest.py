@@ -1,0 +1,46 @@
+"""The manifest of the study's models: what the ``models`` stage pinned, and how later stages load it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from qup import paths
+from qup.records import write_json
+
+
+def directory_digest(path: Path) -> str:
+    """A content hash of the weight and config files of a saved model directory."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(path).as_posix().encode())
+        with file.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_manifest(entries: list[dict], path: Path = paths.MANIFEST) -> None:
+    """The manifest the later stages read: one entry (role, id, revision, path, dtype) per model."""
+    write_json({"models": entries}, path)
+
+
+def slm_entry(manifest: Path = paths.MANIFEST) -> dict:
+    """The SLM's manifest entry, as the ``models`` stage pinned it."""
+    if not manifest.exists():
+        raise FileNotFoundError(f"{manifest}: missing; run the models stage first (dvc repro models)")
+    models = json.loads(manifest.read_text())["models"]
+    entry = next((m for m in models if m["role"] == "slm"), None)
+    if entry is None:
+        raise ValueError(f"{manifest}: no model with role 'slm'")
+    return entry
+
+
+def checkpoint_model(slm: dict, checkpoint: Path) -> tuple[dict, str | None, str]:
+    """How to load a trained checkpoint: (the manifest entry to load, the LoRA adapter to apply or
+    None for a fully fine-tuned model, the checkpoint's content hash)."""
+    revision = directory_digest(checkpoint)
+    if (checkpoint / "adapter_config.json").exists():
+        return slm, str(checkpoint), revision
+    return {**slm, "path": str(checkpoint), "revision": revision}, None, revision

@@ -1,0 +1,78 @@
+"""Where every stage reads and writes, relative to the repo root: declared once, here.
+
+dvc.yaml repeats these paths as each stage's deps and outs; ``tests/test_dvc_yaml.py`` holds
+the two together, so a stage never writes where DVC does not look.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DATA = Path("data")
+METRICS = Path("metrics")
+CACHE = Path(".qup-cache")  # resumable work (shards, training checkpoints), outside DVC's outputs
+
+TRAIN_PROBLEMS = DATA / "problems/train.parquet"
+TEST_PROBLEMS = DATA / "problems/test.parquet"
+REJECTED_PROBLEMS = DATA / "problems/rejected.parquet"
+MODELS = DATA / "models"
+MANIFEST = MODELS / "manifest.json"
+NATIVE_SAMPLES = DATA / "samples/native.parquet"
+REWARD_MODEL = DATA / "reward_model"
+
+PROBLEMS_METRICS = METRICS / "problems.json"
+MODELS_METRICS = METRICS / "models.json"
+NATIVE_METRICS = METRICS / "native.json"
+REWARD_MODEL_METRICS = METRICS / "reward_model.json"
+SUMMARY_METRICS = METRICS / "summary.json"
+
+REPORTS = Path("reports")
+SUMMARY_REPORT = REPORTS / "summary.md"
+PLOTS = REPORTS / "plots"
+
+
+def corpus(name: str) -> Path:
+    return DATA / "corpora" / f"{name}.parquet"
+
+
+def attempts(name: str) -> Path:
+    """Every Oracle (or reference) attempt behind a corpus, kept with its drop reason."""
+    return DATA / "attempts" / f"{name}.parquet"
+
+
+def corpus_metrics(name: str) -> Path:
+    """How a corpus was built: coverage and drop counts (the native corpus's live in ``NATIVE_METRICS``)."""
+    return NATIVE_METRICS if name == "native" else METRICS / "corpora" / f"{name}.json"
+
+
+def scores(name: str) -> Path:
+    return DATA / "scores" / f"{name}.parquet"
+
+
+def quality_metrics(name: str) -> Path:
+    return METRICS / "quality" / f"{name}.json"
+
+
+def checkpoint(name: str) -> Path:
+    return DATA / "checkpoints" / name
+
+
+def train_metrics(name: str) -> Path:
+    return METRICS / "train" / f"{name}.json"
+
+
+def training_curves(name: str) -> Path:
+    return Path("dvclive/train") / name
+
+
+def eval_results(name: str) -> Path:
+    """Per-problem results of ``evaluate@<name>`` (``base``: the untouched SLM)."""
+    return DATA / "eval" / f"{name}.parquet"
+
+
+def eval_metrics(name: str) -> Path:
+    return METRICS / "eval" / f"{name}.json"
+
+
+def cache(stage: str) -> Path:
+    return CACHE / stage
