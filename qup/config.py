@@ -306,6 +306,8 @@ class TrainParams(Strict):
     """The train@<corpus> stages: one budget, the same for every corpus."""
 
     method: Literal["lora", "full"] = "lora"
+    # one checkpoint per training seed: a seed changes data order and adapter initialisation, never the problems
+    seeds: list[int] = Field([0, 1, 2], min_length=1)
     objective: Literal["sft", "dft"] = "sft"  # dft: Dynamic Fine-Tuning (token losses weighted by probability)
     examples: int | None = Field(300, ge=1)  # problems per corpus (all corpora cover them); None: every common one
     epochs: float = Field(1.0, gt=0)

@@ -1,24 +1,37 @@
-"""Utility: a checkpoint's accuracy on the test split, greedy and Avg@k (mean accuracy over k samples)."""
+"""Utility: a checkpoint's accuracy on the test split, kept per problem, per training seed and per sample.
+
+Every sample keeps its extracted answer and whether it is right, so anyone can recompute the
+figures: greedy accuracy, Avg@k (pass@1 averaged over k samples), maj@k (majority vote over the
+extracted answers) and unbiased pass@k, each with an interval over training seeds and problems.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from qup.engines import Engine, Sampling
-from qup.grading import grade_many
+from qup.grading import extract_answer, grade_many
 from qup.prompts import Prompt
 from qup.shards import run_sharded
+from qup.stats import crossed_bootstrap, majority_correct, pass_at_k
 
-RESULT_SCHEMA = {"problem_id": pl.String, "greedy_response": pl.String, "greedy_correct": pl.Boolean,
-                 "greedy_finish": pl.String, "samples_correct": pl.List(pl.Boolean), "n_correct": pl.Int64,
-                 "mean_tokens": pl.Float64}
+RESULT_SCHEMA = {"seed": pl.Int64, "problem_id": pl.String, "greedy_response": pl.String,
+                 "greedy_answer": pl.String, "greedy_correct": pl.Boolean, "greedy_finish": pl.String,
+                 "sample_answers": pl.List(pl.String), "samples_correct": pl.List(pl.Boolean),
+                 "n_correct": pl.Int64, "mean_tokens": pl.Float64}
 
 
 def evaluate_model(engine: Engine, problems: pl.DataFrame, *, prompt: Prompt, k: int, temperature: float,
-                   max_new_tokens: int, seed: int, cache_dir: Path, shard_size: int, key: dict) -> pl.DataFrame:
-    """Per test problem: the greedy answer and whether it is right, and which of k samples are right."""
+                   max_new_tokens: int, seed: int, cache_dir: Path, shard_size: int, key: dict,
+                   training_seed: int | None = None) -> pl.DataFrame:
+    """Per test problem: the greedy answer and each of k samples, extracted and graded.
+
+    ``seed`` seeds the sampling (the same for every checkpoint, so paired comparisons share their
+    random numbers); ``training_seed`` labels the rows (None for a model that was not trained here).
+    """
     rows = problems.select("id", "question", "answer").rows(named=True)
     index = {row["id"]: i for i, row in enumerate(rows)}
 
@@ -33,8 +46,10 @@ def evaluate_model(engine: Engine, problems: pl.DataFrame, *, prompt: Prompt, k:
         out = []
         for i, (r, g, s) in enumerate(zip(shard, greedy, sampled)):
             right = verdicts[i * (k + 1):(i + 1) * (k + 1)]
-            out.append({"problem_id": r["id"], "greedy_response": g[0].text, "greedy_correct": right[0],
-                        "greedy_finish": g[0].finish_reason, "samples_correct": right[1:], "n_correct": sum(right[1:]),
+            out.append({"seed": training_seed, "problem_id": r["id"], "greedy_response": g[0].text,
+                        "greedy_answer": extract_answer(g[0].text), "greedy_correct": right[0],
+                        "greedy_finish": g[0].finish_reason, "sample_answers": [extract_answer(c.text) for c in s],
+                        "samples_correct": right[1:], "n_correct": sum(right[1:]),
                         "mean_tokens": sum(c.n_tokens for c in s) / k})
         return pl.DataFrame(out, schema=RESULT_SCHEMA)
 
@@ -44,15 +59,50 @@ def evaluate_model(engine: Engine, problems: pl.DataFrame, *, prompt: Prompt, k:
                        unit="problem")
 
 
-def accuracy_metrics(results: pl.DataFrame, k: int) -> dict:
-    """Greedy accuracy, Avg@k, pass@k and how often greedy decoding ran out of tokens."""
-    n = results.height
-    return {
-        "n_test": n,
-        "k": k,
-        "greedy_accuracy": float(results["greedy_correct"].mean()) if n else 0.0,
-        "avg_at_k": float((results["n_correct"] / k).mean()) if n else 0.0,
-        "pass_at_k": float((results["n_correct"] > 0).mean()) if n else 0.0,
-        "greedy_truncated": float((results["greedy_finish"] == "length").mean()) if n else 0.0,
-        "mean_sample_tokens": float(results["mean_tokens"].mean()) if n else 0.0,
-    }
+def per_problem_scores(results: pl.DataFrame, k: int) -> pl.DataFrame:
+    """One row per (seed, problem) with its greedy, Avg@k, maj@k and unbiased pass@k score in [0, 1]."""
+    return results.select(
+        "seed", "problem_id",
+        pl.col("greedy_correct").cast(pl.Float64).alias("greedy_accuracy"),
+        (pl.col("n_correct") / k).alias("avg_at_k"),
+        pl.struct("sample_answers", "samples_correct").map_elements(
+            lambda r: float(majority_correct(r["sample_answers"], r["samples_correct"])),
+            return_dtype=pl.Float64).alias("maj_at_k"),
+        pl.col("n_correct").map_elements(lambda c: pass_at_k(k, c, k), return_dtype=pl.Float64).alias("pass_at_k"),
+    )
+
+
+MEASURES = ("greedy_accuracy", "avg_at_k", "maj_at_k", "pass_at_k")
+
+
+def score_matrix(scores: pl.DataFrame, measure: str, problem_ids: list[str]) -> tuple[list[int | None], np.ndarray]:
+    """``measure`` as a [seeds, problems] matrix over ``problem_ids`` in that order, and the seeds (rows)."""
+    seeds = sorted(scores["seed"].unique().to_list(), key=lambda s: (s is None, s))
+    rows = []
+    for seed in seeds:
+        part = scores.filter(pl.col("seed").is_null() if seed is None else pl.col("seed") == seed)
+        by_problem = dict(zip(part["problem_id"].to_list(), part[measure].to_list()))
+        missing = [p for p in problem_ids if p not in by_problem]
+        if missing:
+            raise ValueError(f"seed {seed}: no result for {len(missing)} problems, e.g. {missing[0]}")
+        rows.append([by_problem[p] for p in problem_ids])
+    return seeds, np.asarray(rows, dtype=float)
+
+
+def accuracy_metrics(results: pl.DataFrame, k: int, *, resamples: int = 2000, seed: int = 0) -> dict:
+    """Each measure's mean with its standard error and 95% interval over seeds and problems, the same
+    per training seed, and how often greedy decoding ran out of tokens."""
+    scores = per_problem_scores(results, k)
+    problem_ids = list(dict.fromkeys(results["problem_id"].to_list()))
+    metrics: dict = {"n_test": len(problem_ids), "k": k}
+    per_seed: dict = {}
+    for measure in MEASURES:
+        seeds, matrix = score_matrix(scores, measure, problem_ids)
+        metrics[measure] = crossed_bootstrap(matrix, seed=seed, resamples=resamples)
+        for s, row in zip(seeds, matrix):
+            per_seed.setdefault("base" if s is None else str(s), {})[measure] = float(row.mean())
+    metrics["seeds"] = [s for s in seeds if s is not None]
+    metrics["per_seed"] = per_seed
+    metrics["greedy_truncated"] = float((results["greedy_finish"] == "length").mean()) if results.height else 0.0
+    metrics["mean_sample_tokens"] = float(results["mean_tokens"].mean()) if results.height else 0.0
+    return metrics

@@ -53,20 +53,27 @@ def quality_metrics(name: str) -> Path:
     return METRICS / "quality" / f"{name}.json"
 
 
-def checkpoint(name: str) -> Path:
+def checkpoints(name: str) -> Path:
+    """Every training seed's checkpoint of one corpus."""
     return DATA / "checkpoints" / name
+
+
+def checkpoint(name: str, seed: int) -> Path:
+    return checkpoints(name) / f"seed-{seed}"
 
 
 def train_metrics(name: str) -> Path:
     return METRICS / "train" / f"{name}.json"
 
 
-def training_curves(name: str) -> Path:
-    return Path("dvclive/train") / name
+def training_curves(name: str, seed: int | None = None) -> Path:
+    """dvclive's folder for one corpus (all seeds), or for one seed's run."""
+    folder = Path("dvclive/train") / name
+    return folder if seed is None else folder / f"seed-{seed}"
 
 
 def eval_results(name: str) -> Path:
-    """Per-problem results of ``evaluate@<name>`` (``base``: the untouched SLM)."""
+    """Per-problem, per-seed, per-sample results of ``evaluate@<name>`` (``base``: the untouched SLM)."""
     return DATA / "eval" / f"{name}.parquet"
 
 

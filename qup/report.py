@@ -1,9 +1,12 @@
-"""The study's report: quality against utility, one row per corpus, and what the numbers say.
+"""The study's report: quality against utility, one row per corpus, each figure with its interval.
 
-Reads the metrics every stage wrote (corpus coverage, scores, training, evaluation) and writes
-one table (``reports/summary.md``, ``metrics/summary.json``), scatter plots of reward and
-perplexity against accuracy (PNG, and JSON data for DVC plots), Spearman correlations across
-corpora, and one sentence, computed from the numbers, on the Quality-Utility Paradox.
+Reads what every stage wrote (coverage, scores, per-problem evaluation results per training seed)
+and writes ``reports/summary.md``, ``metrics/summary.json``, plots (PNG, and JSON for DVC plots),
+Spearman correlations across corpora with intervals, and a three-way verdict (``qup.verdict``).
+
+Utility is compared *paired*: every corpus is evaluated on the same test problems with the same
+training seeds (and the same sampling seeds), so Δ Avg@k comes from per-problem, per-seed
+differences, with a bootstrap interval over seeds and problems and a sign-flip permutation p-value.
 """
 
 from __future__ import annotations
@@ -11,10 +14,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from qup import paths
-from qup.stats import spearman
+import numpy as np
+import polars as pl
 
-ORACLE_CORPORA = ("oracle_refined", "oracle_synth")
+from qup import paths
+from qup.evaluation import MEASURES, per_problem_scores, score_matrix
+from qup.stats import crossed_bootstrap, minimum_detectable_effect, paired_difference, spearman_interval
+from qup.verdict import ORACLE_CORPORA, sentence
+
+QUARTERS = ("ppl_q1", "ppl_q2", "ppl_q3", "ppl_q4")
 
 
 def _read(path: Path) -> dict:
@@ -23,112 +31,166 @@ def _read(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _mean(block: dict | None) -> float | None:
-    return None if block is None else block.get("mean")
+def _read_results(path: Path) -> pl.DataFrame:
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing; run the stage that writes it (dvc repro)")
+    return pl.read_parquet(path)
 
 
-def collect(corpora: list[str], root: Path = Path(".")) -> tuple[list[dict], dict]:
-    """One row of figures per corpus, and the base SLM's evaluation, from the metrics under ``root``."""
-    base = _read(root / paths.eval_metrics("base"))
-    rows = []
+def utility_matrices(root: Path, names: list[str], k: int) -> tuple[list[str], list[int], dict[str, dict]]:
+    """Per evaluated model, each measure as a [seeds, problems] matrix over the same problems and seeds.
+
+    The base SLM has one row (it was not trained); it is repeated for every seed so that it pairs.
+    """
+    scores = {name: per_problem_scores(_read_results(root / paths.eval_results(name)), k) for name in names}
+    problem_ids = list(dict.fromkeys(scores["base"]["problem_id"].to_list()))
+    matrices: dict[str, dict] = {}
+    seeds: list[int] = []
+    for name, frame in scores.items():
+        matrices[name] = {}
+        for measure in MEASURES:
+            row_seeds, matrix = score_matrix(frame, measure, problem_ids)
+            matrices[name][measure] = matrix
+            if name != "base":
+                if seeds and row_seeds != seeds:
+                    raise ValueError(f"{paths.eval_results(name)}: seeds {row_seeds}, but other corpora have {seeds}")
+                seeds = row_seeds
+    for measure in MEASURES:
+        matrices["base"][measure] = np.repeat(matrices["base"][measure][:1], max(1, len(seeds)), axis=0)
+    return problem_ids, seeds, matrices
+
+
+def collect(corpora: list[str], root: Path = Path("."), *, seed: int = 0, resamples: int = 2000) -> dict:
+    """Every figure of the report, as ``metrics/summary.json`` holds it."""
+    k = _read(root / paths.eval_metrics("base"))["k"]
+    problem_ids, seeds, matrices = utility_matrices(root, ["base", *corpora], k)
+    base = {m: crossed_bootstrap(matrices["base"][m], seed=seed, resamples=resamples) for m in MEASURES}
+    rows = {}
     for name in corpora:
         quality = _read(root / paths.quality_metrics(name))
-        evaluation = _read(root / paths.eval_metrics(name))
         built = _read(root / paths.corpus_metrics(name))
-        row = {"corpus": name,
-               "covered": built.get("covered", built.get("shared_problems")),
-               "shared_problems": built.get("shared_problems"),
-               **{f"reward_{label}": block["mean"] for label, block in quality["reward"].items()},
-               "perplexity": _mean(quality["perplexity"]),
-               **{q: _mean(quality[q]) for q in ("ppl_q1", "ppl_q2", "ppl_q3", "ppl_q4")},
-               "edit_distance": _mean(quality.get("edit_distance")),
-               "char3_jsd": quality["style"]["char3_jsd"],
-               "length_ratio": quality["style"]["length_ratio"],
-               "judge_score": built.get("mean_judge_score"),
-               "same_operations": built.get("same_operations_share"),
-               "greedy_accuracy": evaluation["greedy_accuracy"],
-               "avg_at_k": evaluation["avg_at_k"],
-               "delta_avg_at_k": evaluation["avg_at_k"] - base["avg_at_k"],
-               "delta_greedy": evaluation["greedy_accuracy"] - base["greedy_accuracy"]}
-        rows.append(row)
-    return rows, base
+        row = {"corpus": name, "covered": built.get("covered", built.get("shared_problems")),
+               "shared_problems": built.get("shared_problems"), "reward": quality["reward"],
+               "perplexity": quality["perplexity"], **{q: quality[q] for q in QUARTERS},
+               "edit_distance": quality.get("edit_distance"), "char3_jsd": quality["style"]["char3_jsd"],
+               "length_ratio": quality["style"]["length_ratio"], "judge_score": built.get("mean_judge_score"),
+               "same_operations": built.get("same_operations_share")}
+        for measure in MEASURES:
+            row[measure] = crossed_bootstrap(matrices[name][measure], seed=seed, resamples=resamples)
+        row["delta_vs_base"] = paired_difference(matrices[name]["avg_at_k"], matrices["base"]["avg_at_k"],
+                                                 seed=seed, resamples=resamples)
+        if "native" in corpora:
+            row["delta_vs_native"] = paired_difference(matrices[name]["avg_at_k"], matrices["native"]["avg_at_k"],
+                                                       seed=seed, resamples=resamples)
+        rows[name] = row
+    oracles = [c for c in ORACLE_CORPORA if c in rows]
+    best_oracle = max(oracles, key=lambda c: rows[c]["avg_at_k"]["mean"]) if oracles else None
+    vs_best = None
+    if best_oracle and "style_aligned" in rows:
+        vs_best = paired_difference(matrices["style_aligned"]["avg_at_k"], matrices[best_oracle]["avg_at_k"],
+                                    seed=seed, resamples=resamples)
+    # the smallest true Δ Avg@k this budget detects (80% power, two-sided α 0.05), from the paired SEs
+    ses = [r["delta_vs_native"]["se"] for n, r in rows.items() if n != "native" and "delta_vs_native" in r]
+    mde = minimum_detectable_effect(float(np.median(ses))) if ses else None
+    return {"seeds": seeds, "k": k, "n_test": len(problem_ids), "base": base, "corpora": rows,
+            "best_oracle": best_oracle, "style_aligned_vs_best_oracle": vs_best,
+            "minimum_detectable_effect": mde}
 
 
-def _fmt(values: list[float]) -> str:
-    return ", ".join(f"{v:.3f}" for v in values)
+def correlations(rows: dict[str, dict], reward_labels: list[str]) -> dict:
+    """Spearman's rho across corpora of each reward model and of perplexity with Avg@k, with a Fisher-z interval."""
+    names = list(rows)
+    accuracy = [rows[n]["avg_at_k"]["mean"] for n in names]
+    out = {"perplexity_vs_avg_at_k": spearman_interval([rows[n]["perplexity"]["mean"] for n in names], accuracy)}
+    for label in reward_labels:
+        out[f"{label}_vs_avg_at_k"] = spearman_interval([rows[n]["reward"][label]["mean"] for n in names], accuracy)
+    return out
 
 
-def verdict(rows: list[dict], reward: str, k: int) -> str:
-    """One sentence: does this run show the paradox, and does style-aligned refinement recover it?"""
-    by = {r["corpus"]: r for r in rows}
-    if "native" not in by:
-        return "No native corpus in this run, so the paradox cannot be judged."
-    native = by["native"]
-    oracles = [by[c] for c in ORACLE_CORPORA if c in by]
-    if not oracles:
-        return "No Oracle corpus in this run, so the paradox cannot be judged."
-    paradox = [o for o in oracles if o[reward] > native[reward] and o["avg_at_k"] < native["avg_at_k"]]
-    names = " and ".join(o["corpus"] for o in oracles)
-    if paradox:
-        shown = " and ".join(o["corpus"] for o in paradox)
-        sentence = (f"This run shows the paradox: {shown} score{'s' if len(paradox) == 1 else ''} higher than native "
-                    f"with {reward.removeprefix('reward_')} ({_fmt([o[reward] for o in paradox])} vs "
-                    f"{native[reward]:.3f}) yet train{'s' if len(paradox) == 1 else ''} to a lower Avg@{k} "
-                    f"({_fmt([o['avg_at_k'] for o in paradox])} vs {native['avg_at_k']:.3f})")
-    else:
-        sentence = (f"This run does not show the paradox: no Oracle corpus ({names}) has both a higher "
-                    f"{reward.removeprefix('reward_')} reward than native ({native[reward]:.3f}) and a lower "
-                    f"Avg@{k} than native ({native['avg_at_k']:.3f})")
-    aligned = by.get("style_aligned")
-    if aligned is None:
-        return sentence + "; there is no style-aligned corpus to test the remedy."
-    best_oracle = max(o["avg_at_k"] for o in oracles)
-    if aligned["avg_at_k"] >= native["avg_at_k"]:
-        remedy = (f"style-aligned refinement recovers the utility: Avg@{k} {aligned['avg_at_k']:.3f}, "
-                  f"at least native's {native['avg_at_k']:.3f}")
-    elif aligned["avg_at_k"] > best_oracle:
-        remedy = (f"style-aligned refinement recovers part of it: Avg@{k} {aligned['avg_at_k']:.3f}, above every "
-                  f"Oracle corpus (best {best_oracle:.3f}) but below native's {native['avg_at_k']:.3f}")
-    else:
-        remedy = (f"style-aligned refinement does not recover it: Avg@{k} {aligned['avg_at_k']:.3f}, no better "
-                  f"than the best Oracle corpus ({best_oracle:.3f})")
-    return f"{sentence}; {remedy}."
+def _interval(block: dict | None, signed: bool = False) -> str:
+    if not block or block.get("mean") is None:
+        return "–"
+    sign = "+" if signed else ""
+    text = f"{block['mean']:{sign}.3f}"
+    if block.get("ci_low") is not None:
+        text += f" [{block['ci_low']:{sign}.3f}, {block['ci_high']:{sign}.3f}]"
+    if "p_value" in block:
+        text += f" p={block['p_value']:.2g}"
+    return text
 
 
-def markdown_table(rows: list[dict], reward_columns: list[str], k: int) -> str:
-    columns = (
-        [("corpus", "corpus"), ("covered", "problems")]
-        + [(c, c.removeprefix("reward_") + " reward") for c in reward_columns]
-        + [("perplexity", "ppl"), ("ppl_q1", "Q1"), ("ppl_q2", "Q2"), ("ppl_q3", "Q3"), ("ppl_q4", "Q4"),
-           ("edit_distance", "edit dist."), ("char3_jsd", "char-3 JSD"), ("length_ratio", "length ratio"),
-           ("judge_score", "judge (1-5)"), ("same_operations", "same ops"), ("greedy_accuracy", "greedy"),
-           ("avg_at_k", f"Avg@{k}"), ("delta_avg_at_k", f"Δ Avg@{k}"), ("delta_greedy", "Δ greedy")]
-    )
-
-    def cell(key: str, value) -> str:
+def _plain(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, dict):
+        value = value.get("mean")
         if value is None:
             return "–"
-        if isinstance(value, float):
-            return f"{value:+.3f}" if key.startswith("delta") else f"{value:.3f}"
-        return str(value)
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
-    lines = ["| " + " | ".join(title for _, title in columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(key, row.get(key)) for key, _ in columns) + " |" for row in rows]
+
+def markdown_table(rows: dict[str, dict], base: dict, reward_labels: list[str], k: int) -> str:
+    """Quality (reward, perplexity, style) and utility (with intervals) per corpus, the base SLM last."""
+    head = (["corpus", "problems"] + [f"{label} reward" for label in reward_labels]
+            + ["ppl", "Q1", "Q2", "Q3", "Q4", "edit dist.", "char-3 JSD", "judge (1-5)", "greedy", f"Avg@{k} [95% CI]",
+               f"maj@{k}", f"pass@{k}", f"Δ Avg@{k} vs native", f"Δ Avg@{k} vs base"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, r in rows.items():
+        cells = ([name, _plain(r["covered"])] + [_interval(r["reward"][label]) for label in reward_labels]
+                 + [_plain(r["perplexity"])] + [_plain(r[q]) for q in QUARTERS]
+                 + [_plain(r["edit_distance"]), _plain(r["char3_jsd"]), _plain(r["judge_score"]),
+                    _plain(r["greedy_accuracy"]), _interval(r["avg_at_k"]), _plain(r["maj_at_k"]),
+                    _plain(r["pass_at_k"]), "–" if name == "native" else _interval(r.get("delta_vs_native"), True),
+                    _interval(r["delta_vs_base"], True)])
+        lines.append("| " + " | ".join(cells) + " |")
+    blanks = ["–"] * (len(reward_labels) + 8)
+    lines.append("| " + " | ".join(["base SLM", "–", *blanks, _plain(base["greedy_accuracy"]),
+                                    _interval(base["avg_at_k"]), _plain(base["maj_at_k"]), _plain(base["pass_at_k"]),
+                                    "–", "–"]) + " |")
     return "\n".join(lines)
 
 
-def scatter(rows: list[dict], x: str, path: Path, *, xlabel: str, k: int) -> None:
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _errors(blocks: list[dict]) -> np.ndarray:
+    """matplotlib's asymmetric error bars from ``{mean, ci_low, ci_high}`` blocks."""
+    return np.array([[b["mean"] - b["ci_low"] for b in blocks], [b["ci_high"] - b["mean"] for b in blocks]])
+
+
+def utility_plot(rows: dict[str, dict], base: dict, path: Path, k: int) -> None:
+    """Avg@k per corpus and of the base SLM, with 95% interval bars."""
+    plt = _pyplot()
+    names = [*rows, "base SLM"]
+    blocks = [r["avg_at_k"] for r in rows.values()] + [base["avg_at_k"]]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.barh(names, [b["mean"] for b in blocks], xerr=_errors(blocks), capsize=4, color="#8fb3d9")
+    ax.invert_yaxis()
+    ax.set_xlabel(f"Avg@{k} after training (95% interval over seeds and problems)")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def scatter(rows: dict[str, dict], x_of, path: Path, *, xlabel: str, k: int) -> None:
+    """Avg@k against a quality measure, each point with its intervals on both axes."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 4))
-    for row in rows:
-        if row.get(x) is None:
+    for name, row in rows.items():
+        x = x_of(row)
+        if not x or x.get("mean") is None:
             continue
-        ax.scatter(row[x], row["avg_at_k"])
-        ax.annotate(row["corpus"], (row[x], row["avg_at_k"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        xerr = _errors([x]) if x.get("ci_low") is not None else None
+        ax.errorbar(x["mean"], row["avg_at_k"]["mean"], xerr=xerr, yerr=_errors([row["avg_at_k"]]), fmt="o", capsize=3)
+        ax.annotate(name, (x["mean"], row["avg_at_k"]["mean"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"Avg@{k} after training")
     ax.grid(alpha=0.3)
@@ -138,34 +200,50 @@ def scatter(rows: list[dict], x: str, path: Path, *, xlabel: str, k: int) -> Non
     plt.close(fig)
 
 
-def build_report(corpora: list[str], reward_columns: list[str], *, root: Path = Path(".")) -> dict:
-    """Write the summary table, plots and sentence under ``root``; returns what ``metrics/summary.json`` holds."""
-    rows, base = collect(corpora, root)
-    k = base["k"]
-    primary = reward_columns[0] if reward_columns else None
-    accuracy = [r["avg_at_k"] for r in rows]
-    correlations = {"perplexity_vs_avg_at_k": spearman([r["perplexity"] for r in rows], accuracy)}
-    for column in reward_columns:
-        correlations[f"{column.removeprefix('reward_')}_vs_avg_at_k"] = spearman([r[column] for r in rows], accuracy)
-    sentence = verdict(rows, primary, k) if primary else "No reward model in this run, so the paradox cannot be judged."
-    summary = {"base": {"greedy_accuracy": base["greedy_accuracy"], "avg_at_k": base["avg_at_k"], "k": k},
-               "corpora": {r["corpus"]: r for r in rows}, "spearman": correlations, "verdict": sentence}
+def build_report(corpora: list[str], reward_columns: list[str], *, root: Path = Path("."), seed: int = 0,
+                 resamples: int = 2000) -> dict:
+    """Write the summary table, plots and verdict under ``root``; returns what ``metrics/summary.json`` holds."""
+    summary = collect(corpora, root, seed=seed, resamples=resamples)
+    rows, k = summary["corpora"], summary["k"]
+    labels = [c.removeprefix("reward_") for c in reward_columns]
+    primary = labels[0] if labels else None
+    summary["spearman"] = correlations(rows, labels)
+    summary["verdict"], summary["verdicts"] = sentence(
+        rows, primary, k, best_oracle=summary["best_oracle"], vs_best_oracle=summary["style_aligned_vs_best_oracle"],
+        mde=summary["minimum_detectable_effect"])
     plots = root / paths.PLOTS
+    utility_plot(rows, summary["base"], plots / "utility.png", k)
     if primary:
-        scatter(rows, primary, plots / "reward_vs_accuracy.png",
-                xlabel=f"{primary.removeprefix('reward_')} reward", k=k)
-    scatter(rows, "perplexity", plots / "perplexity_vs_accuracy.png", xlabel="SLM perplexity on the corpus", k=k)
-    points = [{"corpus": r["corpus"], "reward": r[primary] if primary else None, "perplexity": r["perplexity"],
-               "avg_at_k": r["avg_at_k"], "greedy_accuracy": r["greedy_accuracy"]} for r in rows]
+        scatter(rows, lambda r: r["reward"][primary], plots / "reward_vs_accuracy.png", xlabel=f"{primary} reward",
+                k=k)
+    scatter(rows, lambda r: r["perplexity"], plots / "perplexity_vs_accuracy.png",
+            xlabel="SLM perplexity on the corpus", k=k)
+    points = [{"corpus": n, "reward": r["reward"][primary]["mean"] if primary else None,
+               "perplexity": r["perplexity"]["mean"], "avg_at_k": r["avg_at_k"]["mean"],
+               "avg_at_k_low": r["avg_at_k"]["ci_low"], "avg_at_k_high": r["avg_at_k"]["ci_high"],
+               "greedy_accuracy": r["greedy_accuracy"]["mean"]} for n, r in rows.items()]
     (plots / "corpora.json").write_text(json.dumps(points, indent=2) + "\n")
-    correlation_lines = "\n".join(f"- {name.replace('_', ' ')}: "
-                                   + ("n/a" if value is None else f"{value:+.2f}")
-                                   for name, value in correlations.items())
-    text = (f"# Quality against utility\n\n{sentence}\n\n"
-            f"Base SLM: greedy {base['greedy_accuracy']:.3f}, Avg@{k} {base['avg_at_k']:.3f}.\n\n"
-            f"{markdown_table(rows, reward_columns, k)}\n\n"
-            f"Spearman correlations across the {len(rows)} corpora:\n{correlation_lines}\n\n"
-            "![reward vs accuracy](plots/reward_vs_accuracy.png) "
-            "![perplexity vs accuracy](plots/perplexity_vs_accuracy.png)\n")
-    (root / paths.SUMMARY_REPORT).write_text(text)
+    (root / paths.SUMMARY_REPORT).write_text(markdown(summary, labels))
     return summary
+
+
+def markdown(summary: dict, labels: list[str]) -> str:
+    rows, k, base = summary["corpora"], summary["k"], summary["base"]
+    seeds = summary["seeds"]
+    correlation_lines = "\n".join(
+        f"- {name.replace('_', ' ')}: " + ("n/a" if v["rho"] is None else f"{v['rho']:+.2f}")
+        + ("" if v["ci_low"] is None else f" [{v['ci_low']:+.2f}, {v['ci_high']:+.2f}]")
+        for name, v in summary["spearman"].items())
+    mde = summary["minimum_detectable_effect"]
+    return (
+        f"# Quality against utility\n\n{summary['verdict']}\n\n"
+        f"Utility: {summary['n_test']} test problems × {len(seeds)} training seed{'s' if len(seeds) != 1 else ''} "
+        f"({', '.join(map(str, seeds))}) × k={k} samples. Intervals are 95% bootstrap intervals over seeds and "
+        "problems (both resampled); Δ columns are paired (same problems, same seeds), with a two-sided sign-flip "
+        "permutation p-value over problems."
+        + (f" Minimum detectable effect at this budget (80% power, α 0.05): {mde:.3f} Avg@{k}." if mde else "")
+        + f"\n\n{markdown_table(rows, base, labels, k)}\n\n"
+        f"Spearman correlations across the {len(rows)} corpora (95% Fisher-z interval):\n{correlation_lines}\n\n"
+        "![utility](plots/utility.png)\n"
+        "![reward vs accuracy](plots/reward_vs_accuracy.png)\n"
+        "![perplexity vs accuracy](plots/perplexity_vs_accuracy.png)\n")

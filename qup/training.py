@@ -55,9 +55,10 @@ def sft_dataset(corpus: pl.DataFrame, problem_ids: list[str], prompt: Prompt):
         for p in problem_ids])
 
 
-def run_key(params: TrainParams, base_revision: str, data: str) -> str:
-    """Names a run's checkpoint folder: a crashed run resumes only into the run it was."""
-    blob = json.dumps([params.model_dump(), base_revision, data], sort_keys=True).encode()
+def run_key(params: TrainParams, seed: int, base_revision: str, data: str) -> str:
+    """Names one seed's run folder, so that a crashed run resumes only into the run it was."""
+    settings = params.model_dump(exclude={"seeds"})
+    blob = json.dumps([settings, seed, base_revision, data], sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 

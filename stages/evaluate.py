@@ -1,4 +1,5 @@
-"""DVC stages `evaluate_base` (the untouched SLM) and `evaluate@<corpus>` (its checkpoint), on the test split.
+"""DVC stages `evaluate_base` (the untouched SLM) and `evaluate@<corpus>` (its checkpoint of every
+training seed, in one process), on the test split.
 
 Usage: ``python -m stages.evaluate base|<corpus>``.
 """
@@ -28,22 +29,25 @@ def main(params: Params, name: str) -> None:
     test = pl.read_parquet(paths.TEST_PROBLEMS)
     if cfg.max_problems is not None:
         test = test.head(cfg.max_problems)
-    model, adapter = slm_entry(), None
-    revision = model["revision"]
-    if name != BASE:
-        model, adapter, revision = checkpoint_model(model, paths.checkpoint(name))
+    slm = slm_entry()
+    # the untouched SLM once; a corpus's checkpoint once per training seed
+    runs = [(None, slm, None, slm["revision"])] if name == BASE else [
+        (seed, *checkpoint_model(slm, paths.checkpoint(name, seed))) for seed in params.train.seeds]
     started = time.perf_counter()
-    with make_engine(params.engines.slm, model, adapter=adapter) as engine:
-        results = evaluate_model(engine, test, prompt=load_prompt(params.native.prompt), k=cfg.k,
-                                 temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens, seed=params.seed,
-                                 cache_dir=paths.cache("evaluate") / name, shard_size=cfg.shard_size,
-                                 key={"checkpoint": revision})
-    metrics = {"checkpoint": name, **accuracy_metrics(results, cfg.k), "temperature": cfg.temperature,
-               "seconds": round(time.perf_counter() - started, 1)}
+    results = []
+    for seed, model, adapter, revision in runs:
+        with make_engine(params.engines.slm, model, adapter=adapter) as engine:
+            results.append(evaluate_model(
+                engine, test, prompt=load_prompt(params.native.prompt), k=cfg.k, temperature=cfg.temperature,
+                max_new_tokens=cfg.max_new_tokens, seed=params.seed, cache_dir=paths.cache("evaluate") / name,
+                shard_size=cfg.shard_size, key={"checkpoint": revision}, training_seed=seed))
+    results = pl.concat(results)
+    metrics = {"checkpoint": name, **accuracy_metrics(results, cfg.k, seed=params.seed),
+               "temperature": cfg.temperature, "seconds": round(time.perf_counter() - started, 1)}
     write_parquet(results, paths.eval_results(name))
     write_json(metrics, paths.eval_metrics(name))
-    print(f"evaluate@{name}: greedy {metrics['greedy_accuracy']:.3f}, Avg@{cfg.k} {metrics['avg_at_k']:.3f}, "
-          f"{metrics['seconds']}s")
+    print(f"evaluate@{name}: greedy {metrics['greedy_accuracy']['mean']:.3f}, "
+          f"Avg@{cfg.k} {metrics['avg_at_k']['mean']:.3f} ± {metrics['avg_at_k']['se']:.3f}, {metrics['seconds']}s")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from qup.report import build_report
 
 
 def main(params: Params) -> None:
-    summary = build_report(params.corpora, [ref.column for ref in params.scoring.reward_models])
+    summary = build_report(params.corpora, [ref.column for ref in params.scoring.reward_models], seed=params.seed)
     write_json(summary, paths.SUMMARY_METRICS)
     print(summary["verdict"])
 

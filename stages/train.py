@@ -1,4 +1,5 @@
-"""DVC stages `train@<corpus>`: fine-tune the SLM on one corpus, with the budget every corpus gets.
+"""DVC stages `train@<corpus>`: fine-tune the SLM on one corpus once per training seed, with the
+budget every corpus gets. The seeds run in one process, so torch, transformers and TRL load once.
 
 Usage: ``python -m stages.train <corpus>``, or under ``accelerate launch`` for several processes.
 """
@@ -26,15 +27,20 @@ def main(params: Params, name: str) -> None:
     problems = training_problems(corpora, params.train.examples, params.seed)
     dataset = sft_dataset(corpora[name], problems, load_prompt(params.native.prompt))
     slm = slm_entry()
-    key = run_key(params.train, slm["revision"], json.dumps(dataset.to_list()))
-    summary = train_checkpoint(slm["path"], dataset, paths.checkpoint(name), params.train, seed=params.seed,
-                               work_dir=paths.cache("train") / f"{name}-{key}", live_dir=paths.training_curves(name))
+    runs = {}
+    for seed in params.train.seeds:
+        key = run_key(params.train, seed, slm["revision"], json.dumps(dataset.to_list()))
+        runs[str(seed)] = train_checkpoint(slm["path"], dataset, paths.checkpoint(name, seed), params.train, seed=seed,
+                                           work_dir=paths.cache("train") / f"{name}-{key}",
+                                           live_dir=paths.training_curves(name, seed))
+        print(f"train@{name} seed {seed}: {runs[str(seed)]['steps']} steps, loss {runs[str(seed)]['train_loss']:.4f}, "
+              f"{runs[str(seed)]['train_seconds']}s")
     if int(os.environ.get("RANK", "0")) == 0:
         metrics = {"corpus": name, "examples": len(problems), "method": params.train.method,
-                   "objective": params.train.objective, "processes": int(os.environ.get("WORLD_SIZE", "1")), **summary}
+                   "objective": params.train.objective, "processes": int(os.environ.get("WORLD_SIZE", "1")),
+                   "seeds": params.train.seeds, "steps": runs[str(params.train.seeds[0])]["steps"],
+                   "train_loss": sum(r["train_loss"] for r in runs.values()) / len(runs), "per_seed": runs}
         write_json(metrics, paths.train_metrics(name))
-        print(f"train@{name}: {metrics['steps']} steps on {len(problems)} problems, loss {metrics['train_loss']:.4f}, "
-              f"{metrics['train_seconds']}s")
 
 
 if __name__ == "__main__":

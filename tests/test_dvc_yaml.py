@@ -34,14 +34,14 @@ def expected_outs(corpora: list[str]) -> dict[str, set[Path]]:
         "reward_model": {paths.REWARD_MODEL, paths.REWARD_MODEL_METRICS},
         "evaluate_base": {paths.eval_results("base"), paths.eval_metrics("base")},
         "report": {paths.SUMMARY_REPORT, paths.SUMMARY_METRICS, paths.PLOTS / "corpora.json",
-                   paths.PLOTS / "reward_vs_accuracy.png", paths.PLOTS / "perplexity_vs_accuracy.png"},
+                   paths.PLOTS / "utility.png", paths.PLOTS / "reward_vs_accuracy.png",
+                   paths.PLOTS / "perplexity_vs_accuracy.png"},
     }
     for name in ORACLE_STAGES:
         outs[name] = {paths.corpus(name), paths.attempts(name), paths.corpus_metrics(name)}
     for name in corpora:
         outs[f"score@{name}"] = {paths.scores(name), paths.quality_metrics(name)}
-        outs[f"train@{name}"] = {paths.checkpoint(name), paths.train_metrics(name),
-                                 paths.training_curves(name) / "plots/metrics"}
+        outs[f"train@{name}"] = {paths.checkpoints(name), paths.train_metrics(name), paths.training_curves(name)}
         outs[f"evaluate@{name}"] = {paths.eval_results(name), paths.eval_metrics(name)}
     return outs
 
@@ -76,13 +76,14 @@ def test_each_stage_depends_on_what_its_code_reads(stages, corpora):
         "reference": [paths.TRAIN_PROBLEMS, paths.corpus("native")],
         "reward_model": [paths.TRAIN_PROBLEMS, paths.TEST_PROBLEMS],
         "evaluate_base": [paths.TEST_PROBLEMS, paths.MANIFEST],
-        "report": [paths.eval_metrics("base")],
+        "report": [paths.eval_metrics("base"), paths.eval_results("base")],
     }
     for name in corpora:
         reads[f"score@{name}"] = [paths.corpus(name), paths.MANIFEST, paths.REWARD_MODEL, paths.NATIVE_SAMPLES]
         reads[f"train@{name}"] = [paths.MANIFEST, *(paths.corpus(c) for c in corpora)]
-        reads[f"evaluate@{name}"] = [paths.TEST_PROBLEMS, paths.MANIFEST, paths.checkpoint(name)]
-        reads["report"] += [paths.quality_metrics(name), paths.eval_metrics(name), paths.corpus_metrics(name)]
+        reads[f"evaluate@{name}"] = [paths.TEST_PROBLEMS, paths.MANIFEST, paths.checkpoint(name, 0)]
+        reads["report"] += [paths.quality_metrics(name), paths.eval_results(name), paths.eval_metrics(name),
+                            paths.corpus_metrics(name)]
     for stage, needed in reads.items():
         missing = [p.as_posix() for p in needed if not _covered(p, stages[stage]["deps"])]
         assert not missing, f"{stage} reads {missing} but does not depend on them"

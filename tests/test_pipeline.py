@@ -25,7 +25,7 @@ MINIATURE = {
                "eval": {"k": 2, "max_new_tokens": 40, "batch_size": 32}},
     "native": {"k": 4, "max_new_tokens": 40, "shard_size": 8},
     "scoring": {"bootstrap": 20},
-    "train": {"examples": None, "batch_size": 4, "threads": 1},
+    "train": {"examples": None, "batch_size": 4, "threads": 1, "seeds": [0, 1]},
     "evaluate": {"k": 2, "max_new_tokens": 60},
 }
 
@@ -93,10 +93,14 @@ def test_repro_builds_the_study_and_exp_run_reruns_only_what_changed(study, tmp_
             assert json.loads((study / f"metrics/corpora/{name}.json").read_text())["shared_problems"] == corpus.height
         quality = json.loads((study / f"metrics/quality/{name}.json").read_text())
         assert quality["traces"] == built.height and quality["reward"]["toy_orm"]["n"] == built.height
-        assert (study / f"data/checkpoints/{name}/adapter_config.json").exists()
-        assert json.loads((study / f"metrics/eval/{name}.json").read_text())["n_test"] == 12
+        assert all((study / f"data/checkpoints/{name}/seed-{s}/adapter_config.json").exists() for s in (0, 1))
+        evaluation = json.loads((study / f"metrics/eval/{name}.json").read_text())
+        assert evaluation["n_test"] == 12 and evaluation["seeds"] == [0, 1]
+        results = pl.read_parquet(study / f"data/eval/{name}.parquet")
+        assert results.height == 24 and results["sample_answers"].list.len().unique().to_list() == [2]
     summary = json.loads((study / "metrics/summary.json").read_text())
-    assert set(summary["corpora"]) == set(CORPORA) and summary["verdict"].startswith("This run")
+    assert set(summary["corpora"]) == set(CORPORA) and summary["verdict"].startswith("The paradox: this run")
+    assert summary["seeds"] == [0, 1] and "p_value" in summary["corpora"]["oracle_synth"]["delta_vs_native"]
     assert (study / "reports/summary.md").read_text().count("|") > 50
     assert "up to date" in run(dvc + ["status"], study)
 
@@ -114,6 +118,11 @@ def test_repro_builds_the_study_and_exp_run_reruns_only_what_changed(study, tmp_
     assert json.loads((study / "metrics/train/native.json").read_text())["objective"] == "dft"
     shown = run(dvc + ["exp", "show", "--json"], study)
     assert "avg_at_k" in shown and "greedy_accuracy" in shown
+
+    out = run(dvc + ["exp", "run", "-S", "train.seeds=[0]"], study)  # a one-seed run
+    assert "Running stage 'train@native'" in out and "Running stage 'evaluate@native'" in out
+    assert "Running stage 'evaluate_base'" not in out
+    assert json.loads((study / "metrics/summary.json").read_text())["seeds"] == [0]
 
 
 @pytest.mark.slow

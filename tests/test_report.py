@@ -7,31 +7,12 @@ import pytest
 from typer.testing import CliRunner
 
 from qup.cli import app
-from qup.evaluation import accuracy_metrics
+from qup.evaluation import RESULT_SCHEMA, accuracy_metrics
 from qup.inspect import diff_markup
-from qup.report import build_report, verdict
+from qup.report import build_report
 from qup.stats import spearman
 
 CORPORA = ["native", "oracle_refined", "oracle_synth", "style_aligned", "reference"]
-
-
-def row(corpus, reward, avg):
-    return {"corpus": corpus, "reward_toy": reward, "avg_at_k": avg}
-
-
-def test_the_sentence_follows_the_numbers():
-    shown = verdict([row("native", 0.5, 0.30), row("oracle_refined", 0.8, 0.20), row("oracle_synth", 0.9, 0.25),
-                     row("style_aligned", 0.5, 0.31)], "reward_toy", 4)
-    assert shown.startswith("This run shows the paradox: oracle_refined and oracle_synth score higher than native")
-    assert "(0.200, 0.250 vs 0.300)" in shown and "style-aligned refinement recovers the utility" in shown
-    partly = verdict([row("native", 0.5, 0.30), row("oracle_synth", 0.9, 0.20), row("style_aligned", 0.5, 0.25)],
-                     "reward_toy", 4)
-    assert "shows the paradox: oracle_synth scores higher" in partly and "recovers part of it" in partly
-    not_shown = verdict([row("native", 0.5, 0.30), row("oracle_synth", 0.9, 0.35), row("style_aligned", 0.5, 0.10)],
-                        "reward_toy", 4)
-    assert not_shown.startswith("This run does not show the paradox") and "does not recover it" in not_shown
-    lower_reward = verdict([row("native", 0.5, 0.30), row("oracle_synth", 0.4, 0.20)], "reward_toy", 4)
-    assert "does not show the paradox" in lower_reward and "no style-aligned corpus" in lower_reward
 
 
 def test_spearman():
@@ -41,36 +22,73 @@ def test_spearman():
     assert spearman([1, 2], [1, 2]) is None and spearman([1, 1, 1], [1, 2, 3]) is None
 
 
-def write_metrics(root, figures):
-    """figures: corpus -> (reward, perplexity, avg_at_k)."""
+P = 60  # test problems in the hand-built runs
+SEEDS = [0, 1, 2]
+
+
+def eval_results(accuracy: float, seeds, k: int = 4, shift: int = 0) -> pl.DataFrame:
+    """Per-problem results in which problem i is solved by round(accuracy * k) samples, give or take one
+    by problem (a shared difficulty) and by seed."""
+    rows = []
+    for seed in seeds:
+        for i in range(P):
+            right = min(k, max(0, round(accuracy * k) + (i % 3) - 1 + ((i + shift + (seed or 0)) % 2)))
+            answers = ["5"] * right + ["7"] * (k - right)
+            rows.append({"seed": seed, "problem_id": f"t{i}", "greedy_response": "", "greedy_answer": answers[0],
+                         "greedy_correct": right > k / 2, "greedy_finish": "stop", "sample_answers": answers,
+                         "samples_correct": [True] * right + [False] * (k - right), "n_correct": right,
+                         "mean_tokens": 10.0})
+    return pl.DataFrame(rows, schema=RESULT_SCHEMA)
+
+
+def write_run(root, figures):
+    """figures: corpus -> (reward, perplexity, avg_at_k); per-problem results for 3 seeds, the base SLM at 0.25."""
     for corpus, (reward, ppl, avg) in figures.items():
-        quality = {"reward": {"toy_orm": {"mean": reward}}, "perplexity": {"mean": ppl},
+        quality = {"reward": {"toy_orm": {"mean": reward, "ci_low": reward - 0.01, "ci_high": reward + 0.01}},
+                   "perplexity": {"mean": ppl, "ci_low": ppl - 0.1, "ci_high": ppl + 0.1},
                    **{q: {"mean": ppl} for q in ("ppl_q1", "ppl_q2", "ppl_q3", "ppl_q4")},
                    "style": {"char3_jsd": 0.1, "length_ratio": 1.0}}
-        for path, data in [(f"quality/{corpus}.json", quality),
-                           (f"eval/{corpus}.json", {"greedy_accuracy": avg, "avg_at_k": avg, "k": 4}),
-                           ("native.json" if corpus == "native" else f"corpora/{corpus}.json",
+        for path, data in [(f"metrics/quality/{corpus}.json", quality),
+                           ("metrics/native.json" if corpus == "native" else f"metrics/corpora/{corpus}.json",
                             {"covered": 90, "shared_problems": 100, "mean_judge_score": 4.5})]:
             (root / path).parent.mkdir(parents=True, exist_ok=True)
             (root / path).write_text(json.dumps(data))
-    (root / "eval/base.json").write_text(json.dumps({"greedy_accuracy": 0.2, "avg_at_k": 0.1, "k": 4}))
+        (root / "data/eval").mkdir(parents=True, exist_ok=True)
+        eval_results(avg, SEEDS, shift=len(corpus)).write_parquet(root / f"data/eval/{corpus}.parquet")
+    (root / "metrics/eval").mkdir(parents=True, exist_ok=True)
+    (root / "metrics/eval/base.json").write_text(json.dumps({"k": 4}))
+    eval_results(0.25, [None]).write_parquet(root / "data/eval/base.parquet")
 
 
-def test_the_report_writes_its_table_plots_and_correlations(tmp_path):
-    figures = {"native": (0.5, 1.2, 0.30), "oracle_refined": (0.8, 2.0, 0.20), "oracle_synth": (0.9, 2.5, 0.15),
-               "style_aligned": (0.55, 1.3, 0.28), "reference": (0.7, 3.0, 0.10)}
-    write_metrics(tmp_path / "metrics", figures)
-    summary = build_report(CORPORA, ["reward_toy_orm"], root=tmp_path)
-    assert summary["spearman"]["perplexity_vs_avg_at_k"] == pytest.approx(-1.0)
-    assert summary["spearman"]["toy_orm_vs_avg_at_k"] == pytest.approx(-0.7)  # 1 - 6 * 34 / (5 * 24)
-    assert summary["corpora"]["oracle_synth"]["delta_avg_at_k"] == pytest.approx(0.05)
+def test_the_report_writes_intervals_paired_deltas_plots_and_the_summary_contract(tmp_path):
+    figures = {"native": (0.5, 1.2, 0.50), "oracle_refined": (0.8, 2.0, 0.25), "oracle_synth": (0.9, 2.5, 0.25),
+               "style_aligned": (0.55, 1.3, 0.75), "reference": (0.7, 3.0, 0.5)}
+    write_run(tmp_path, figures)
+    summary = build_report(CORPORA, ["reward_toy_orm"], root=tmp_path, resamples=500)
+    assert summary["seeds"] == SEEDS and summary["n_test"] == P and summary["k"] == 4
+    for name in CORPORA:
+        row = summary["corpora"][name]
+        assert {"mean", "ci_low", "ci_high"} <= set(row["avg_at_k"]) and "mean" in row["maj_at_k"]
+        assert row["avg_at_k"]["ci_low"] <= row["avg_at_k"]["mean"] <= row["avg_at_k"]["ci_high"]
+        for delta in ("delta_vs_native", "delta_vs_base"):
+            assert {"mean", "ci_low", "ci_high", "p_value"} <= set(row[delta])
+    synth = summary["corpora"]["oracle_synth"]
+    assert synth["delta_vs_native"]["mean"] == pytest.approx(synth["avg_at_k"]["mean"]
+                                                             - summary["corpora"]["native"]["avg_at_k"]["mean"])
+    assert synth["delta_vs_native"]["ci_high"] < 0 and synth["delta_vs_native"]["p_value"] < 0.01
+    assert summary["corpora"]["native"]["delta_vs_native"]["mean"] == 0
+    assert summary["verdict"].startswith("The paradox: this run shows it")
+    assert "against the best Oracle corpus (oracle_" in summary["verdict"] and "shows a gain" in summary["verdict"]
+    assert 0 < summary["minimum_detectable_effect"] < 0.2
+    rho = summary["spearman"]["perplexity_vs_avg_at_k"]
+    assert rho["rho"] is not None and rho["ci_low"] < rho["rho"] < rho["ci_high"]
     text = (tmp_path / "reports/summary.md").read_text()
-    assert summary["verdict"] in text and "| oracle_synth | 90 | 0.900 | 2.500 |" in text
-    assert "recovers part of it" in summary["verdict"]
-    for png in ("reward_vs_accuracy.png", "perplexity_vs_accuracy.png"):
+    assert summary["verdict"] in text and "| oracle_synth | 90 | 0.900 [0.890, 0.910] | 2.500 |" in text
+    assert "Minimum detectable effect" in text and "| base SLM |" in text
+    for png in ("utility.png", "reward_vs_accuracy.png", "perplexity_vs_accuracy.png"):
         assert (tmp_path / "reports/plots" / png).read_bytes()[:4] == b"\x89PNG"
     points = json.loads((tmp_path / "reports/plots/corpora.json").read_text())
-    assert [p["corpus"] for p in points] == CORPORA and points[0]["avg_at_k"] == 0.30
+    assert [p["corpus"] for p in points] == CORPORA and points[0]["avg_at_k_low"] < points[0]["avg_at_k"]
 
 
 def test_the_report_names_a_missing_input(tmp_path):
@@ -78,13 +96,24 @@ def test_the_report_names_a_missing_input(tmp_path):
         build_report(CORPORA, ["reward_toy_orm"], root=tmp_path)
 
 
-def test_accuracy_metrics():
-    results = pl.DataFrame({"greedy_correct": [True, False, False, True], "n_correct": [4, 0, 1, 2],
-                            "greedy_finish": ["stop", "length", "stop", "stop"],
-                            "mean_tokens": [10.0, 20.0, 30.0, 40.0]})
-    m = accuracy_metrics(results, 4)
-    assert m["greedy_accuracy"] == 0.5 and m["avg_at_k"] == pytest.approx(7 / 16) and m["pass_at_k"] == 0.75
-    assert m["greedy_truncated"] == 0.25
+def test_a_corpus_evaluated_on_other_seeds_cannot_be_paired(tmp_path):
+    write_run(tmp_path, {"native": (0.5, 1.2, 0.5), "oracle_synth": (0.9, 2.5, 0.25)})
+    eval_results(0.25, [0, 1]).write_parquet(tmp_path / "data/eval/oracle_synth.parquet")
+    with pytest.raises(ValueError, match="seeds"):
+        build_report(["native", "oracle_synth"], ["reward_toy_orm"], root=tmp_path, resamples=50)
+
+
+def test_accuracy_metrics_per_seed_and_pooled():
+    results = pl.concat([eval_results(0.5, [0]), eval_results(0.75, [1])])
+    m = accuracy_metrics(results, 4, resamples=200)
+    assert m["n_test"] == P and m["seeds"] == [0, 1]
+    expected = (results["n_correct"].sum() / 4) / results.height
+    assert m["avg_at_k"]["mean"] == pytest.approx(expected) and m["avg_at_k"]["se"] > 0
+    assert m["per_seed"]["0"]["avg_at_k"] < m["per_seed"]["1"]["avg_at_k"]
+    # with k samples, unbiased pass@k is "any right"; maj@k follows the majority answer, and a 2-2 tie
+    # goes to the answer seen first (here the right one)
+    assert m["pass_at_k"]["mean"] == pytest.approx(float((results["n_correct"] > 0).mean()))
+    assert m["maj_at_k"]["mean"] == pytest.approx(float((results["n_correct"] >= 2).mean()))
 
 
 def test_diff_markup():

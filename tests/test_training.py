@@ -72,7 +72,7 @@ def training_world(tmp_path, tiny_model_dir):
     corpus("style_aligned", ids[:6]).write_parquet(tmp_path / "data/corpora/style_aligned.parquet")
     (tmp_path / "params.yaml").write_text(
         "seed: 0\ncorpora: [native, style_aligned]\n"
-        "train: {examples: 6, batch_size: 2, epochs: 2, save_steps: 2, device: cpu, threads: 1}\n")
+        "train: {examples: 6, batch_size: 2, epochs: 2, save_steps: 2, device: cpu, threads: 1, seeds: [0]}\n")
     return tmp_path
 
 
@@ -86,11 +86,11 @@ def _run(cmd, cwd):
 @pytest.mark.slow
 def test_a_corpus_trains_to_a_lora_adapter_with_curves_and_a_rerun_resumes(training_world):
     _run([sys.executable, "-m", "stages.train", "native"], training_world)
-    checkpoint = training_world / "data/checkpoints/native"
+    checkpoint = training_world / "data/checkpoints/native/seed-0"
     assert (checkpoint / "adapter_config.json").exists() and (checkpoint / "tokenizer_config.json").exists()
     metrics = json.loads((training_world / "metrics/train/native.json").read_text())
     assert metrics["steps"] == 6 and metrics["examples"] == 6 and metrics["method"] == "lora"
-    assert (training_world / "dvclive/train/native/plots/metrics/train/loss.tsv").exists()
+    assert (training_world / "dvclive/train/native/seed-0/plots/metrics/train/loss.tsv").exists()
 
 
 @pytest.mark.slow
@@ -102,4 +102,4 @@ def test_two_cpu_processes_train_and_save_through_accelerate(training_world):
     metrics = json.loads((training_world / "metrics/train/style_aligned.json").read_text())
     assert metrics["processes"] == 2, out[-2000:]
     assert metrics["steps"] == 4  # 6 problems, 2 per process and step: 2 steps an epoch, 2 epochs
-    assert (training_world / "data/checkpoints/style_aligned/adapter_model.safetensors").exists()
+    assert (training_world / "data/checkpoints/style_aligned/seed-0/adapter_model.safetensors").exists()

@@ -1,0 +1,114 @@
+"""The study's two claims as three-way verdicts: *shows*, *does not show* or *cannot tell at this budget*.
+
+A claim is shown only when an interval excludes zero in its direction, never from point estimates:
+- the paradox, per Oracle corpus: its reward is above native's (reward intervals apart) AND its
+  paired Δ Avg@k against native lies below 0;
+- the remedy: style-aligned's paired Δ Avg@k against the best Oracle corpus, and against native,
+  lies above 0.
+"""
+
+from __future__ import annotations
+
+SHOWS, DOES_NOT_SHOW, CANNOT_TELL = "shows", "does not show", "cannot tell at this budget"
+ORACLE_CORPORA = ("oracle_refined", "oracle_synth")
+
+
+def side(interval: dict) -> str:
+    """Where an interval lies against 0: ``above``, ``below`` or ``spans``."""
+    if interval["ci_low"] > 0:
+        return "above"
+    if interval["ci_high"] < 0:
+        return "below"
+    return "spans"
+
+
+def reward_side(corpus: dict, native: dict) -> str:
+    """``above`` when the corpus's reward interval lies wholly above native's, ``below`` when wholly
+    below, else ``spans``."""
+    if corpus["ci_low"] > native["ci_high"]:
+        return "above"
+    if corpus["ci_high"] < native["ci_low"]:
+        return "below"
+    return "spans"
+
+
+def delta_text(delta: dict) -> str:
+    return f"Δ {delta['mean']:+.3f} [{delta['ci_low']:+.3f}, {delta['ci_high']:+.3f}], p={delta['p_value']:.3g}"
+
+
+def paradox(rows: dict[str, dict], reward: str) -> dict:
+    """Per Oracle corpus and overall: does it score a higher reward than native yet train to a lower Avg@k?
+
+    ``rows[name]`` holds ``reward`` (``{label: {mean, ci_low, ci_high}}``) and ``delta_vs_native``.
+    """
+    native = rows["native"]["reward"][reward]
+    per_corpus = {}
+    for name in (c for c in ORACLE_CORPORA if c in rows):
+        quality = reward_side(rows[name]["reward"][reward], native)
+        utility = side(rows[name]["delta_vs_native"])
+        if quality == "above" and utility == "below":
+            status = SHOWS
+        elif quality == "below" or utility == "above":
+            status = DOES_NOT_SHOW
+        else:
+            status = CANNOT_TELL
+        per_corpus[name] = {"status": status, "reward_side": quality, "delta_side": utility}
+    statuses = [v["status"] for v in per_corpus.values()]
+    overall = SHOWS if SHOWS in statuses else DOES_NOT_SHOW if statuses and all(
+        s == DOES_NOT_SHOW for s in statuses) else CANNOT_TELL
+    return {"status": overall, "corpora": per_corpus}
+
+
+def remedy(rows: dict[str, dict], vs_best_oracle: dict | None, best_oracle: str | None) -> dict:
+    """Does style-aligned refinement train to a higher Avg@k than the best Oracle corpus, and than native?"""
+    aligned = rows["style_aligned"]
+    out = {"vs_native": _gain(aligned["delta_vs_native"])}
+    if vs_best_oracle is not None:
+        out["vs_best_oracle"] = {**_gain(vs_best_oracle), "corpus": best_oracle}
+    return out
+
+
+def _gain(delta: dict) -> dict:
+    where = side(delta)
+    status = SHOWS if where == "above" else DOES_NOT_SHOW if where == "below" else CANNOT_TELL
+    return {"status": status, "delta": delta}
+
+
+def sentence(rows: dict[str, dict], reward: str | None, k: int, *, best_oracle: str | None = None,
+             vs_best_oracle: dict | None = None, mde: float | None = None) -> tuple[str, dict]:
+    """The report's verdict in words, and the same as data."""
+    if reward is None:
+        return "No reward model in this run, so the paradox cannot be judged.", {}
+    if "native" not in rows:
+        return "No native corpus in this run, so the paradox cannot be judged.", {}
+    if not any(c in rows for c in ORACLE_CORPORA):
+        return "No Oracle corpus in this run, so the paradox cannot be judged.", {}
+    label = reward.removeprefix("reward_")
+    found = paradox(rows, label)
+    native_reward = rows["native"]["reward"][label]["mean"]
+    parts = [f"{name} reward {rows[name]['reward'][label]['mean']:.3f} vs native {native_reward:.3f}, "
+             f"Avg@{k} {delta_text(rows[name]['delta_vs_native'])} ({verdict['status']})"
+             for name, verdict in found["corpora"].items()]
+    budget = f" (minimum detectable effect {mde:.3f})" if mde is not None else ""
+    text = f"The paradox: this run {found['status']} it{budget}: " + "; ".join(parts) + "."
+    verdicts = {"paradox": found}
+    if "style_aligned" in rows:
+        found_remedy = remedy(rows, vs_best_oracle, best_oracle)
+        verdicts["remedy"] = found_remedy
+        pieces = []
+        if "vs_best_oracle" in found_remedy:
+            best = found_remedy["vs_best_oracle"]
+            pieces.append(f"against the best Oracle corpus ({best_oracle}) it {_gain_words(best['status'])}, "
+                          f"{delta_text(best['delta'])}")
+        near = found_remedy["vs_native"]
+        pieces.append(f"against native it {_gain_words(near['status'])}, {delta_text(near['delta'])}")
+        text += f" Style-aligned refinement: {'; '.join(pieces)}."
+    else:
+        text += " There is no style-aligned corpus to test the remedy."
+    return text, verdicts
+
+
+def _gain_words(status: str) -> str:
+    words = {SHOWS: "shows a gain", DOES_NOT_SHOW: "does not show a gain (it trains to less)",
+             CANNOT_TELL: "cannot tell at this budget"}
+    return words[status]
