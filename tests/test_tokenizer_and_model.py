@@ -49,3 +49,18 @@ def test_hf_engine_generates_n_samples_and_greedy_is_batch_independent(tiny_mode
     greedy_batched = engine.generate(conversations, 1, Sampling(temperature=0, max_new_tokens=12))
     greedy_alone = [engine.generate([c], 1, Sampling(temperature=0, max_new_tokens=12))[0] for c in conversations]
     assert greedy_batched == greedy_alone
+
+
+def test_inverse_cdf_sampling_follows_the_distribution_and_never_picks_a_zero_probability_token():
+    import torch
+
+    from qup.engines.hf import _inverse_cdf
+
+    probs = torch.tensor([[0.0, 0.5, 0.0, 0.5], [0.1, 0.0, 0.9, 0.0]]).repeat(5000, 1)
+    chosen = _inverse_cdf(probs, torch.rand(probs.shape[0], generator=torch.Generator().manual_seed(0)))
+    first, second = chosen[0::2], chosen[1::2]
+    assert set(first.tolist()) == {1, 3} and set(second.tolist()) == {0, 2}
+    assert abs((first == 1).float().mean().item() - 0.5) < 0.03
+    assert abs((second == 0).float().mean().item() - 0.1) < 0.02
+    edge = _inverse_cdf(torch.tensor([[0.3, 0.7, 0.0]]), torch.tensor([0.99999994]))  # the top of [0, 1)
+    assert edge.item() == 1

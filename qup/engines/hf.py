@@ -1,8 +1,10 @@
 """transformers on CPU or GPU: batched, left-padded, length-sorted decoding with a KV cache.
 
-Each request (a conversation's j-th sample) draws from its own seeded generator, so a sample
-does not depend on which other requests shared its batch: a resumed or re-sharded run gives the
-same samples. ``model.generate`` has one generator per batch, hence the small decode loop here.
+Each request (a conversation's j-th sample) draws its uniforms from its own seeded generator,
+once per batch, and turns each into a token by inverse-CDF sampling over the whole batch at once;
+so a sample does not depend on which other requests shared its batch, and a resumed or
+re-sharded run gives the same samples. ``model.generate`` has one generator per batch, hence the
+small decode loop here.
 """
 
 from __future__ import annotations
@@ -17,6 +19,16 @@ from qup.engines import Completion, Conversation, EngineBase, Sampling, request_
 from qup.progress import progress
 
 DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _inverse_cdf(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """One token per row: the first whose cumulative probability passes the row's uniform draw.
+
+    The draw is scaled by the row's total mass, so rounding never lands past the last token and a
+    token of probability 0 is never chosen.
+    """
+    cdf = probs.cumsum(-1)
+    return torch.searchsorted(cdf, (uniforms * cdf[:, -1])[:, None], right=True)[:, 0].clamp(max=probs.shape[-1] - 1)
 
 
 def _top_p_filter(probs: torch.Tensor, top_p: float) -> torch.Tensor:
@@ -79,19 +91,22 @@ class HFEngine(EngineBase):
         ids, mask = ids.to(self.device), mask.to(self.device)
         where = positions(mask)
         greedy = sampling.temperature == 0
-        generators = None if greedy else [torch.Generator(self.device).manual_seed(s) for s in seeds]
+        # every request's uniforms for the whole decode, from its own generator: one call per request
+        uniforms = None if greedy else torch.stack([
+            torch.rand(sampling.max_new_tokens, generator=torch.Generator().manual_seed(s))
+            for s in seeds]).to(self.device)
         eos = self.tokenizer.eos_token_id
         cache = DynamicCache()
         tokens: list[list[int]] = [[] for _ in prompts]
         active = list(range(len(prompts)))  # the rows still decoding, by their index in ``prompts``
         logits = self.lm(input_ids=ids, attention_mask=mask, position_ids=where, use_cache=True,
                          **{self._cache_arg: cache}).logits[:, -1, :]
-        for _ in range(sampling.max_new_tokens):
+        for step in range(sampling.max_new_tokens):
             if greedy:
                 chosen = logits.argmax(-1)
             else:
                 probs = _top_p_filter(torch.softmax(logits.float() / sampling.temperature, -1), sampling.top_p)
-                chosen = torch.stack([torch.multinomial(p, 1, generator=g)[0] for p, g in zip(probs, generators)])
+                chosen = _inverse_cdf(probs, uniforms[:, step])
             for row, token in zip(active, chosen.tolist()):
                 tokens[row].append(token)
             running = (chosen != eos).nonzero()[:, 0]
@@ -100,7 +115,7 @@ class HFEngine(EngineBase):
             if running.numel() < len(active):  # finished rows leave the batch, so the long tail runs small
                 keep = running.tolist()
                 active = [active[i] for i in keep]
-                generators = None if greedy else [generators[i] for i in keep]
+                uniforms = None if greedy else uniforms[running]
                 chosen, mask, where = chosen[running], mask[running], where[running]
                 cache.batch_select_indices(running)
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=-1)
