@@ -128,7 +128,7 @@ def _vllm_server_rate(model: str, python: str, conversations, sampling, log: Log
     return tokens / seconds
 
 
-def bench_nll(model: str, n_traces: int = 512, batch_size: int = 64, log: Log = print) -> float:
+def bench_nll(model: str, n_traces: int = 512, batch_size: int = 16, log: Log = print) -> float:
     """Batched, length-sorted NLL scoring vs one trace at a time, same model and traces, in traces/s."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -87,6 +87,9 @@ class ToySLMParams(Strict):
     num_heads: int = Field(4, ge=1)
     head_dim: int | None = Field(32, ge=8)  # None: hidden_size / num_heads; vLLM's CPU kernels need 32, 64, ...
     max_positions: int = Field(512, ge=64)
+    # std of the initial weights (transformers' default 0.02): at 0.02 the tiny model cannot copy numbers from the
+    # question until ~1,300 steps (an attention plateau); 0.06 ends that by ~900, but arithmetic still lags at 1,800
+    init_std: float = Field(0.02, gt=0)
     train_steps: int = Field(1800, ge=1)
     batch_size: int = Field(16, ge=1)
     learning_rate: float = Field(6e-3, gt=0)
@@ -288,7 +291,7 @@ class ScoringParams(Strict):
     reward_models: list[RewardModelRef] = [RewardModelRef(name="toy", label="toy_orm", batch_size=32)]
     # the SLM's NLL: hf (in process) | sglang (prompt logprobs from a server, with engines.slm.sglang's options)
     nll_engine: Literal["hf", "sglang"] = "hf"
-    nll_batch_size: int = Field(32, ge=1)
+    nll_batch_size: int = Field(16, ge=1)  # on CPU a small model is compute-bound: 8-16 beats 64 (qup bench nll)
     top_tokens: int = Field(20, ge=1)
     bootstrap: int = Field(1000, ge=10)  # resamples for the 95% intervals
     shard_size: int = Field(256, ge=1)
@@ -330,7 +333,7 @@ class EvaluateParams(Strict):
     """The evaluate@<corpus> and evaluate@base stages, on the test split."""
 
     k: int = Field(4, ge=1)  # Avg@k: mean accuracy over k samples at temperature
-    max_problems: int | None = Field(100, ge=1)  # evaluate the first N test problems; None: all
+    max_problems: int | None = Field(None, ge=1)  # evaluate the first N test problems; None: all
     temperature: float = Field(1.0, ge=0)
     max_new_tokens: int = Field(384, ge=1)  # room for the Oracle's longer style
     shard_size: int = Field(100, ge=1)

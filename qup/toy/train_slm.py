@@ -94,6 +94,7 @@ def build_model(tokenizer, params: ToySLMParams, seed: int) -> LlamaForCausalLM:
         num_key_value_heads=params.num_heads,
         head_dim=params.head_dim or params.hidden_size // params.num_heads,
         max_position_embeddings=params.max_positions,
+        initializer_range=params.init_std,
         tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
