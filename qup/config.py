@@ -311,6 +311,12 @@ class TrainParams(Strict):
     method: Literal["lora", "full"] = "lora"
     # one checkpoint per training seed: a seed changes data order and adapter initialisation, never the problems
     seeds: list[int] = Field([0, 1, 2], min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct_seeds(self):
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"train.seeds repeats a seed: {self.seeds}")
+        return self
     objective: Literal["sft", "dft"] = "sft"  # dft: Dynamic Fine-Tuning (token losses weighted by probability)
     examples: int | None = Field(300, ge=1)  # problems per corpus (all corpora cover them); None: every common one
     epochs: float = Field(1.0, gt=0)

@@ -13,11 +13,12 @@ import numpy as np
 import polars as pl
 
 from qup.engines import Engine, Sampling
-from qup.grading import extract_answer, grade_many
+from qup.grading import extract_answer, grade_many, vote_key
 from qup.prompts import Prompt
 from qup.shards import run_sharded
 from qup.stats import crossed_bootstrap, majority_correct, pass_at_k
 
+RESULTS_VERSION = 2  # part of every shard's key: shards cached in an older layout are never read back
 RESULT_SCHEMA = {"seed": pl.Int64, "problem_id": pl.String, "greedy_response": pl.String,
                  "greedy_answer": pl.String, "greedy_correct": pl.Boolean, "greedy_finish": pl.String,
                  "sample_answers": pl.List(pl.String), "samples_correct": pl.List(pl.Boolean),
@@ -53,8 +54,8 @@ def evaluate_model(engine: Engine, problems: pl.DataFrame, *, prompt: Prompt, k:
                         "mean_tokens": sum(c.n_tokens for c in s) / k})
         return pl.DataFrame(out, schema=RESULT_SCHEMA)
 
-    key = {**key, "engine": engine.name, "prompt": prompt.id, "k": k, "temperature": temperature,
-           "max_new_tokens": max_new_tokens, "seed": seed}
+    key = {**key, "engine": engine.name, "sampler": getattr(engine, "sampler", None), "results": RESULTS_VERSION,
+           "prompt": prompt.id, "k": k, "temperature": temperature, "max_new_tokens": max_new_tokens, "seed": seed}
     return run_sharded(rows, work, key=key, cache_dir=cache_dir, shard_size=shard_size, desc="evaluate",
                        unit="problem")
 
@@ -66,7 +67,7 @@ def per_problem_scores(results: pl.DataFrame, k: int) -> pl.DataFrame:
         pl.col("greedy_correct").cast(pl.Float64).alias("greedy_accuracy"),
         (pl.col("n_correct") / k).alias("avg_at_k"),
         pl.struct("sample_answers", "samples_correct").map_elements(
-            lambda r: float(majority_correct(r["sample_answers"], r["samples_correct"])),
+            lambda r: float(majority_correct([vote_key(a) for a in r["sample_answers"]], r["samples_correct"])),
             return_dtype=pl.Float64).alias("maj_at_k"),
         pl.col("n_correct").map_elements(lambda c: pass_at_k(k, c, k), return_dtype=pl.Float64).alias("pass_at_k"),
     )
@@ -77,6 +78,10 @@ MEASURES = ("greedy_accuracy", "avg_at_k", "maj_at_k", "pass_at_k")
 
 def score_matrix(scores: pl.DataFrame, measure: str, problem_ids: list[str]) -> tuple[list[int | None], np.ndarray]:
     """``measure`` as a [seeds, problems] matrix over ``problem_ids`` in that order, and the seeds (rows)."""
+    duplicated = scores.filter(scores.select("seed", "problem_id").is_duplicated())
+    if duplicated.height:
+        first = duplicated.row(0, named=True)
+        raise ValueError(f"two results for seed {first['seed']}, problem {first['problem_id']}")
     seeds = sorted(scores["seed"].unique().to_list(), key=lambda s: (s is None, s))
     rows = []
     for seed in seeds:

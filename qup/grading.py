@@ -128,6 +128,18 @@ def answers_match(predicted: str | None, gold: str) -> bool:
     return verify_with_math_verify(_strip(predicted), _strip(gold))
 
 
+def vote_key(answer: str | None) -> str | None:
+    """The form in which an extracted answer votes in maj@k: a plain number by its value ("12",
+    "12.0" and "$12$" vote together), anything else by its text without $ signs and a final period."""
+    if answer is None or not answer.strip():
+        return None
+    number = plain_number(answer)
+    if number is not None:
+        value, percent = number
+        return f"{value}%" if percent else str(value)
+    return _strip(answer)
+
+
 def is_correct(output: str, gold: str) -> bool:
     """Whether a model's full ``output`` ends in an answer equal to ``gold``."""
     return answers_match(extract_answer(output), gold)

@@ -35,7 +35,8 @@ def sample_problems(engine: Engine, problems: pl.DataFrame, *, prompt: Prompt, k
             rec["correct"] = verdict
         return pl.DataFrame(records, schema=SAMPLE_SCHEMA)
 
-    key = {"model": model["revision"], "engine": engine.name, "prompt": prompt.id, "k": k,
+    key = {"model": model["revision"], "engine": engine.name, "sampler": getattr(engine, "sampler", None),
+           "prompt": prompt.id, "k": k,
            "sampling": sampling.__dict__}
     return run_sharded(rows, work, key=key, cache_dir=cache_dir, shard_size=shard_size, desc="native",
                        unit="sample", units_per_item=k)

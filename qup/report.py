@@ -6,7 +6,7 @@ Spearman correlations across corpora with intervals, and a three-way verdict (``
 
 Utility is compared *paired*: every corpus is evaluated on the same test problems with the same
 training seeds (and the same sampling seeds), so Δ Avg@k comes from per-problem, per-seed
-differences, with a bootstrap interval over seeds and problems and a sign-flip permutation p-value.
+differences, with a bootstrap interval over seeds and problems and that bootstrap's two-sided p-value.
 """
 
 from __future__ import annotations
@@ -239,8 +239,8 @@ def markdown(summary: dict, labels: list[str]) -> str:
         f"# Quality against utility\n\n{summary['verdict']}\n\n"
         f"Utility: {summary['n_test']} test problems × {len(seeds)} training seed{'s' if len(seeds) != 1 else ''} "
         f"({', '.join(map(str, seeds))}) × k={k} samples. Intervals are 95% bootstrap intervals over seeds and "
-        "problems (both resampled); Δ columns are paired (same problems, same seeds), with a two-sided sign-flip "
-        "permutation p-value over problems."
+        "problems (both resampled); Δ columns are paired (same problems, same seeds), with the two-sided p-value "
+        "of the same bootstrap."
         + (f" Minimum detectable effect at this budget (80% power, α 0.05): {mde:.3f} Avg@{k}." if mde else "")
         + f"\n\n{markdown_table(rows, base, labels, k)}\n\n"
         f"Spearman correlations across the {len(rows)} corpora (95% Fisher-z interval):\n{correlation_lines}\n\n"

@@ -24,7 +24,9 @@ def side(interval: dict) -> str:
 
 def reward_side(corpus: dict, native: dict) -> str:
     """``above`` when the corpus's reward interval lies wholly above native's, ``below`` when wholly
-    below, else ``spans``."""
+    below, else ``spans`` (also when either has no interval, e.g. an empty corpus)."""
+    if None in (corpus.get("ci_low"), corpus.get("ci_high"), native.get("ci_low"), native.get("ci_high")):
+        return "spans"
     if corpus["ci_low"] > native["ci_high"]:
         return "above"
     if corpus["ci_high"] < native["ci_low"]:

@@ -51,4 +51,4 @@ def main(params: Params, name: str) -> None:
 
 
 if __name__ == "__main__":
-    main(load_params(), *sys.argv[1:2])
+    main(load_params(), sys.argv[1] if len(sys.argv) > 1 else "")

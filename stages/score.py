@@ -20,6 +20,8 @@ from qup.scoring.nll import nll_backend
 
 
 def main(params: Params, name: str) -> None:
+    if name not in params.corpora:
+        raise SystemExit(f"unknown corpus {name!r}; params corpora: {', '.join(params.corpora)}")
     cfg = params.scoring
     corpus = pl.read_parquet(paths.corpus(name))
     slm = slm_entry()
@@ -41,4 +43,4 @@ def main(params: Params, name: str) -> None:
 
 
 if __name__ == "__main__":
-    main(load_params(), *sys.argv[1:2])
+    main(load_params(), sys.argv[1] if len(sys.argv) > 1 else "")

@@ -30,3 +30,10 @@ def test_unknown_engine_is_named(tmp_path):
 def test_the_defaults_are_params_yaml():
     # one source of defaults: a stage called with Params() runs the embedded study params.yaml describes
     assert Params() == load_params("params.yaml")
+
+
+def test_training_seeds_must_differ(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("train:\n  seeds: [0, 0]\n")
+    with pytest.raises(ParamsError, match="train.*repeats a seed"):
+        load_params(path)

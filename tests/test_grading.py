@@ -89,3 +89,14 @@ def test_grade_command_names_the_bad_line(tmp_path):
     src.write_text('{"answer": "1", "gold": "1"}\n{"answer": "2"}\n')
     result = CliRunner().invoke(app, ["grade", str(src)])
     assert result.exit_code == 2 and "line 2" in result.output and "gold" in result.output
+
+
+def test_equal_numbers_vote_together_in_maj_at_k():
+    from qup.grading import vote_key
+    from qup.stats import majority_correct
+
+    answers = ["13", "12", "12.0", "$12$", "13"]
+    assert len({vote_key(a) for a in answers}) == 2 and vote_key(None) is None and vote_key(" ") is None
+    assert majority_correct([vote_key(a) for a in answers], [False, True, True, True, False])
+    assert not majority_correct(answers, [False, True, True, True, False])  # raw strings split the vote
+    assert vote_key("50%") != vote_key("50") and vote_key("x^2.") == "x^2"

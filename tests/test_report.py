@@ -143,3 +143,9 @@ def test_inspect_shows_every_corpus_beside_the_source(tmp_path, monkeypatch):
     assert "6 - 1 = [-4-][+5+]" in result.output
     assert CliRunner().invoke(app, ["inspect", "nope"]).exit_code == 2
     assert "p1" in CliRunner().invoke(app, ["inspect", "--random"]).output
+
+
+def test_a_result_given_twice_is_an_error_not_an_overwrite():
+    results = pl.concat([eval_results(0.5, [0]), eval_results(0.5, [0]).head(1)])
+    with pytest.raises(ValueError, match="two results for seed 0, problem t0"):
+        accuracy_metrics(results, 4, resamples=50)

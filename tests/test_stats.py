@@ -133,27 +133,37 @@ def test_paired_difference_finds_a_clear_shift():
     rng = np.random.default_rng(6)
     a = rng.random((3, 200))
     b = a - 0.2 + rng.normal(0, 0.05, a.shape)
-    result = stats.paired_difference(a, b, permutations=2000)
+    result = stats.paired_difference(a, b, resamples=2000)
     assert result["mean"] == pytest.approx(0.2, abs=0.02)
     assert 0 < result["ci_low"] < result["mean"] < result["ci_high"]
     assert result["p_value"] < 0.01
-    # nothing as extreme in any permutation: p is the smallest the test can give
-    assert stats.paired_difference(a, b, permutations=99)["p_value"] == pytest.approx(1 / 100)
+    # no resample on the far side of 0: p is the smallest the bootstrap can give
+    assert stats.paired_difference(a, b, resamples=99)["p_value"] == pytest.approx(2 / 100)
 
 
 def test_paired_difference_without_a_shift_is_not_significant():
     rng = np.random.default_rng(7)
     a = rng.random((3, 200))
     b = a + rng.normal(0, 0.05, a.shape)
-    result = stats.paired_difference(a, b, permutations=2000)
+    result = stats.paired_difference(a, b, resamples=2000)
     assert result["ci_low"] < 0 < result["ci_high"]
     assert result["p_value"] > 0.05
+
+
+def test_the_p_value_agrees_with_the_interval():
+    rng = np.random.default_rng(11)
+    for shift in (0.0, 0.005, 0.01, 0.02, 0.05):
+        a = rng.random((3, 100))
+        b = a - shift + rng.normal(0, 0.05, a.shape)
+        result = stats.paired_difference(a, b, resamples=1000)
+        excludes_zero = result["ci_low"] > 0 or result["ci_high"] < 0
+        assert excludes_zero == (result["p_value"] < 0.05) or abs(result["p_value"] - 0.05) < 0.01
 
 
 def test_paired_interval_is_the_crossed_bootstrap_of_the_differences():
     rng = np.random.default_rng(8)
     a, b = rng.random((4, 60)), rng.random((4, 60))
-    paired = stats.paired_difference(a, b, seed=3, resamples=300, permutations=100)
+    paired = stats.paired_difference(a, b, seed=3, resamples=300)
     alone = stats.crossed_bootstrap(a - b, seed=3, resamples=300)
     assert {key: paired[key] for key in alone} == alone
 
@@ -163,7 +173,7 @@ def test_pairing_removes_a_shared_per_problem_effect():
     difficulty = rng.random(300)  # large, shared by both models on each problem
     a = difficulty + rng.normal(0, 0.03, (3, 300))
     b = difficulty - 0.02 + rng.normal(0, 0.03, (3, 300))
-    paired = stats.paired_difference(a, b, resamples=500, permutations=1000)
+    paired = stats.paired_difference(a, b, resamples=500)
     alone_a = stats.crossed_bootstrap(a, resamples=500)
     alone_b = stats.crossed_bootstrap(b, resamples=500, seed=1)
     unpaired_se = math.hypot(alone_a["se"], alone_b["se"])

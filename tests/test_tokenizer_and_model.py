@@ -1,3 +1,4 @@
+import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -64,3 +65,5 @@ def test_inverse_cdf_sampling_follows_the_distribution_and_never_picks_a_zero_pr
     assert abs((second == 0).float().mean().item() - 0.1) < 0.02
     edge = _inverse_cdf(torch.tensor([[0.3, 0.7, 0.0]]), torch.tensor([0.99999994]))  # the top of [0, 1)
     assert edge.item() == 1
+    with pytest.raises(ValueError, match="sum to 0"):
+        _inverse_cdf(torch.zeros(1, 3), torch.tensor([0.5]))

@@ -28,6 +28,9 @@ def _inverse_cdf(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
     token of probability 0 is never chosen.
     """
     cdf = probs.cumsum(-1)
+    mass = cdf[:, -1]
+    if not bool(((mass > 0) & torch.isfinite(mass)).all()):
+        raise ValueError("a row's next-token probabilities sum to 0 or are not finite; nothing can be sampled")
     return torch.searchsorted(cdf, (uniforms * cdf[:, -1])[:, None], right=True)[:, 0].clamp(max=probs.shape[-1] - 1)
 
 
@@ -45,6 +48,7 @@ class HFEngine(EngineBase):
     """Generation with a transformers model loaded through ``from_pretrained``."""
 
     name = "hf"
+    sampler = "inverse-cdf"  # keys cached samples: samples drawn another way are never mixed in
 
     def __init__(self, model: str, *, revision: str | None = None, dtype: str = "auto",
                  device: str | None = None, batch_size: int = 64, progress: bool = True,
