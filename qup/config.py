@@ -338,7 +338,7 @@ class TrainParams(Strict):
 class EvaluateParams(Strict):
     """The evaluate@<corpus> and evaluate@base stages, on the test split."""
 
-    k: int = Field(4, ge=1)  # Avg@k: mean accuracy over k samples at temperature
+    k: int = Field(8, ge=1)  # Avg@k: pass@1 averaged over k samples at temperature
     max_problems: int | None = Field(None, ge=1)  # evaluate the first N test problems; None: all
     temperature: float = Field(1.0, ge=0)
     max_new_tokens: int = Field(384, ge=1)  # room for the Oracle's longer style
