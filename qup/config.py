@@ -336,7 +336,7 @@ class TrainParams(Strict):
 
 
 class EvaluateParams(Strict):
-    """The evaluate@<corpus> and evaluate@base stages, on the test split."""
+    """The evaluate@<corpus> and evaluate_base stages, on the test split."""
 
     k: int = Field(8, ge=1)  # Avg@k: pass@1 averaged over k samples at temperature
     max_problems: int | None = Field(None, ge=1)  # evaluate the first N test problems; None: all
