@@ -145,8 +145,13 @@ def train_checkpoint(base_path: str, dataset, out_dir: Path, params: TrainParams
     model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
     work_dir.mkdir(parents=True, exist_ok=True)
     config = sft_config(params, work_dir, seed)
-    live = Live(str(live_dir), dvcyaml=None, save_dvc_exp=False, resume=get_last_checkpoint(str(work_dir)) is not None)
-    callbacks = [DVCLiveCallback(live=live)] + ([log_progress_callback()] if config.disable_tqdm else [])
+    # one process writes the curves: several writing one dvclive folder race on its files
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    live = Live(str(live_dir), dvcyaml=None, save_dvc_exp=False,
+                resume=get_last_checkpoint(str(work_dir)) is not None) if main_process else None
+    callbacks = []
+    if live:
+        callbacks = [DVCLiveCallback(live=live), *([log_progress_callback()] if config.disable_tqdm else [])]
     trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=lora_config(params) if params.method == "lora" else None, callbacks=callbacks)
     if config.disable_tqdm:  # the printer would write every log dict (each step) to the log
@@ -162,7 +167,8 @@ def train_checkpoint(base_path: str, dataset, out_dir: Path, params: TrainParams
         tokenizer.save_pretrained(staging)
         shutil.rmtree(out_dir, ignore_errors=True)
         staging.rename(out_dir)
-    live.end()
+    if live:
+        live.end()
     return {"train_loss": result.training_loss, "steps": result.global_step, "resumed_from": last,
             "train_seconds": round(result.metrics.get("train_runtime", 0.0), 1),
             "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)}
