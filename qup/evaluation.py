@@ -99,14 +99,14 @@ def accuracy_metrics(results: pl.DataFrame, k: int, *, resamples: int = 2000, se
     per training seed, and how often greedy decoding ran out of tokens."""
     scores = per_problem_scores(results, k)
     problem_ids = list(dict.fromkeys(results["problem_id"].to_list()))
-    metrics: dict = {"n_test": len(problem_ids), "k": k}
-    per_seed: dict = {}
+    seeds = sorted(scores["seed"].unique().to_list(), key=lambda s: (s is None, s))
+    metrics: dict = {"n_test": len(problem_ids), "k": k, "seeds": [s for s in seeds if s is not None]}
+    per_seed: dict = {"base" if s is None else str(s): {} for s in seeds}
     for measure in MEASURES:
-        seeds, matrix = score_matrix(scores, measure, problem_ids)
+        _, matrix = score_matrix(scores, measure, problem_ids)
         metrics[measure] = crossed_bootstrap(matrix, seed=seed, resamples=resamples)
-        for s, row in zip(seeds, matrix):
-            per_seed.setdefault("base" if s is None else str(s), {})[measure] = float(row.mean())
-    metrics["seeds"] = [s for s in seeds if s is not None]
+        for figures, row in zip(per_seed.values(), matrix):
+            figures[measure] = float(row.mean())
     metrics["per_seed"] = per_seed
     metrics["greedy_truncated"] = float((results["greedy_finish"] == "length").mean()) if results.height else 0.0
     metrics["mean_sample_tokens"] = float(results["mean_tokens"].mean()) if results.height else 0.0

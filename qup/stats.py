@@ -10,7 +10,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-# Largest number of random indices (or signs) drawn at once, to keep memory small (16 MB of int64).
+# Largest number of random indices drawn at once, to keep memory small (16 MB of int64).
 _CHUNK_ELEMENTS = 2_000_000
 
 

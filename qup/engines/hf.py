@@ -31,7 +31,7 @@ def _inverse_cdf(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
     mass = cdf[:, -1]
     if not bool(((mass > 0) & torch.isfinite(mass)).all()):
         raise ValueError("a row's next-token probabilities sum to 0 or are not finite; nothing can be sampled")
-    return torch.searchsorted(cdf, (uniforms * cdf[:, -1])[:, None], right=True)[:, 0].clamp(max=probs.shape[-1] - 1)
+    return torch.searchsorted(cdf, (uniforms * mass)[:, None], right=True)[:, 0].clamp(max=probs.shape[-1] - 1)
 
 
 def _top_p_filter(probs: torch.Tensor, top_p: float) -> torch.Tensor:
