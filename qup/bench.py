@@ -137,12 +137,13 @@ def bench_nll(model: str, n_traces: int = 512, batch_size: int = 16, log: Log = 
     from qup.toy.styles import render_native, render_oracle
 
     tokenizer = AutoTokenizer.from_pretrained(model)
-    lm = AutoModelForCausalLM.from_pretrained(model).eval()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    lm = AutoModelForCausalLM.from_pretrained(model).to(device).eval()
     rng = random.Random(0)
     problems = generate_problems(n_traces, seed=98, prefix="bench")
     pairs = [([{"role": "user", "content": p.question}],
               render_oracle(p) if i % 3 == 0 else render_native(p, rng)) for i, p in enumerate(problems)]
-    log(f"{n_traces} traces (a third in the Oracle's longer style), {torch.get_num_threads()} threads")
+    log(f"{n_traces} traces (a third in the Oracle's longer style), on {device}, {torch.get_num_threads()} threads")
 
     started = time.perf_counter()
     batched = response_nll(lm, tokenizer, pairs, batch_size=batch_size)
