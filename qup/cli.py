@@ -38,7 +38,8 @@ def problems_check(
                                             "(problem/solution with \\boxed{}), or generic jsonl/csv/parquet."),
     column: list[str] = typer.Option([], "--column", "-c", help="Column mapping FIELD=COLUMN, e.g. question=prompt."),
     max_rejected_share: float = typer.Option(0.05, help="Exit non-zero above this share of rejected rows."),
-    max_chars: int = typer.Option(4000, help="Longest question or solution accepted, in characters."),
+    max_chars: int = typer.Option(4000, help="Longest question accepted, in characters."),
+    max_solution_chars: int = typer.Option(16000, help="Longest written solution accepted, in characters."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a report."),
 ) -> None:
     """Validate FILE exactly as the problems stage would, without writing anything."""
@@ -58,13 +59,14 @@ def problems_check(
     except (OSError, ValueError) as err:
         raise fail(str(err)) from err
     result = validate_rows(rows, source=file.stem, file=str(file), shape=shape, columns=columns,
-                           max_chars=max_chars)
+                           max_chars=max_chars, max_solution_chars=max_solution_chars)
     ok = result.rejected_share <= max_rejected_share
     if as_json:
         typer.echo(json.dumps({
             "file": str(file), "accepted": len(result.accepted), "rejected": len(result.rejected),
             "rejected_share": result.rejected_share, "max_rejected_share": max_rejected_share, "ok": ok,
-            "rejected_rows": [{"row": r["row"], "id": r["id"], "field": r["field"], "reason": r["reason"]}
+            "rejected_rows": [{"row": r["row"], "id": r["id"], "field": r["field"], "kind": r["kind"],
+                               "reason": r["reason"]}
                               for r in result.rejected],
         }))
     else:

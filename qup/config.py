@@ -42,7 +42,10 @@ class ProblemsParams(Strict):
     n_test: int = Field(200, ge=1)
     test_fraction: float = Field(0.2, gt=0, lt=1)
     max_rejected_share: float = Field(0.05, ge=0, le=1)
-    max_chars: int = Field(4000, ge=1)
+    max_chars: int = Field(4000, ge=1)  # longest question
+    # longest written solution: real MATH train has 11 over 4,000 characters (the longest 6,767), and
+    # long chain-of-thought sources (NuminaMath) run longer still
+    max_solution_chars: int = Field(16000, ge=1)
     file: FileSource = FileSource()
     hf: HubSourceParams = HubSourceParams()
 

@@ -128,6 +128,30 @@ def answers_match(predicted: str | None, gold: str) -> bool:
     return verify_with_math_verify(_strip(predicted), _strip(gold))
 
 
+_NUMBER_WORDS = frozenset(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million "
+    "billion half halves third thirds quarter quarters a and point minus negative".split())
+
+
+def gold_problem(gold: str) -> str | None:
+    """Why ``gold`` cannot serve as a gold answer, or None when the grader can compare answers to it.
+
+    A number written in words (``five``) is the trap: math-verify reads it as a product of symbols
+    (f*i*v*E), so the right answer, 5, never matches it. Other text (``\\text{Monday}``, ``CD``)
+    and algebra (``2xy + 1``) grade by comparison and stay.
+    """
+    text = _strip(gold)
+    if plain_number(text) is not None:
+        return None
+    words = re.split(r"[\s\-,]+", text.lower().strip(" .!"))
+    if words and all(w in _NUMBER_WORDS for w in words) and set(words) - {"a", "and", "point"}:
+        return "a number written in words, which the grader reads as symbols: write it in digits"
+    if not _parse(text):
+        return "math-verify cannot parse it"
+    return None
+
+
 def vote_key(answer: str | None) -> str | None:
     """The form in which an extracted answer votes in maj@k: a plain number by its value ("12",
     "12.0" and "$12$" vote together), anything else by its text without $ signs and a final period."""

@@ -27,6 +27,7 @@ REJECTED_SCHEMA = {
     "row": pl.Int64,
     "id": pl.String,
     "field": pl.String,
+    "kind": pl.String,
     "reason": pl.String,
 }
 

@@ -97,3 +97,21 @@ def test_missing_file_and_unknown_extension_fail_clearly(tmp_path):
     odd.write_text("x")
     with pytest.raises(ValueError, match="cannot tell the file type"):
         read_rows(odd)
+
+
+@pytest.mark.parametrize("gold, ok", [("five", False), ("twenty-five", False), ("one half", False), ("5", True),
+                                      ("\\text{Monday}", True), ("2xy + 10x", True), ("\\frac{1}{2}", True)])
+def test_gold_answers_must_be_gradable(tmp_path, gold, ok):
+    path = write_jsonl(tmp_path / "g.jsonl", [{"question": "Q?", "answer": gold}])
+    result = check(path)
+    assert len(result.accepted) == ok
+    if not ok:
+        (rejected,) = result.rejected
+        assert (rejected["field"], rejected["kind"]) == ("answer", "ungradable gold answer")
+
+
+def test_solutions_have_their_own_length_limit(tmp_path):
+    path = write_jsonl(tmp_path / "m.jsonl", [{"problem": "Q?", "solution": "x" * 150 + " \\boxed{3}"}])
+    assert len(check(path, "math", max_chars=100).accepted) == 1
+    (rejected,) = check(path, "math", max_chars=100, max_solution_chars=120).rejected
+    assert (rejected["field"], rejected["kind"]) == ("solution", "solution too long")

@@ -44,7 +44,7 @@ def test_csv_with_column_mapping(tmp_path):
                                  "-c", "answer=final", "--json", "--max-rejected-share", "0.5"])
     report = json.loads(result.output)
     assert (report["accepted"], report["rejected"], result.exit_code) == (1, 1, 0)
-    assert report["rejected_rows"][0] == {"row": 2, "id": None, "field": "answer",
+    assert report["rejected_rows"][0] == {"row": 2, "id": None, "field": "answer", "kind": "missing gold answer",
                                           "reason": "missing gold answer: neither an answer nor a solution field"}
 
 
@@ -56,3 +56,16 @@ def test_missing_file_exits_2(tmp_path):
 def test_help_lists_commands():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0 and "problems" in result.output and "version" in result.output
+
+
+def test_number_word_gold_is_rejected_and_reasons_group_by_kind(tmp_path):
+    rows = [{"question": f"Ann has {i} pens. How many?", "answer": f"#### {i}"} for i in range(8)]
+    rows.append({"question": "Bo has five cats. How many?", "answer": "#### five"})
+    rows += [{"question": "Q" * n, "answer": "#### 1"} for n in (120, 130)]
+    path = tmp_path / "g.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = runner.invoke(app, ["problems", "check", str(path), "--format", "gsm8k", "--max-chars", "100",
+                                 "--max-rejected-share", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert "row 9, field answer: ungradable gold answer 'five': a number written in words" in result.output
+    assert "by reason: question too long (2), ungradable gold answer (1)" in result.output

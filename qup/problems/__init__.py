@@ -50,7 +50,8 @@ def read_source(params: Params) -> tuple[Validated, str]:
         from qup.problems.toy import toy_rows
 
         rows = toy_rows(cfg.n_train + cfg.n_test, params.seed, params.toy)
-        return validate_rows(rows, source="toy", file="toy", max_chars=cfg.max_chars), "toy world"
+        return validate_rows(rows, source="toy", file="toy", max_chars=cfg.max_chars,
+                         max_solution_chars=cfg.max_solution_chars), "toy world"
     if cfg.source == "file":
         from pathlib import Path
 
@@ -59,13 +60,15 @@ def read_source(params: Params) -> tuple[Validated, str]:
         path = Path(cfg.file.path)
         rows = read_rows(path, cfg.file.type)
         return validate_rows(rows, source=path.stem, file=str(path), shape=cfg.file.shape,
-                             columns=cfg.file.columns, max_chars=cfg.max_chars), str(path)
+                             columns=cfg.file.columns, max_chars=cfg.max_chars,
+                         max_solution_chars=cfg.max_solution_chars), str(path)
     from qup.problems.hub import hub_rows, resolve
 
     hub = resolve(cfg.hf.preset, cfg.hf.dataset, cfg.hf.config, cfg.hf.shape, cfg.hf.columns)
     rows = hub_rows(hub, cfg.hf.splits)
     return validate_rows(rows, source=hub.dataset.split("/")[-1], file=hub.dataset, shape=hub.shape,
-                         columns=hub.columns, max_chars=cfg.max_chars), f"hf:{hub.dataset}"
+                         columns=hub.columns, max_chars=cfg.max_chars,
+                         max_solution_chars=cfg.max_solution_chars), f"hf:{hub.dataset}"
 
 
 def split_problems(accepted: list[dict], params: Params) -> tuple[list[dict], list[dict]]:

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from qup.grading import last_boxed, plain_number
+from qup.grading import gold_problem, last_boxed, plain_number
 
 SHAPES = ("gsm8k", "math", "columns")
 DEFAULT_COLUMNS = {"id": "id", "question": "question", "answer": "answer", "solution": "solution",
@@ -30,6 +30,7 @@ class RowError:
 
     reason: str
     field: str | None = None
+    kind: str = "unreadable row"
 
 
 @dataclass
@@ -46,16 +47,16 @@ class Validated:
 
 
 class Rejection(Exception):
-    """One row's problem, naming the field at fault."""
+    """One row's problem: its ``kind`` (a fixed label to count by), the reason in full, and the field at fault."""
 
-    def __init__(self, reason: str, field_name: str | None = None):
+    def __init__(self, kind: str, reason: str, field_name: str | None = None):
         super().__init__(reason)
-        self.reason, self.field = reason, field_name
+        self.kind, self.reason, self.field = kind, reason, field_name
 
 
 def reason_counts(rejected: list[dict[str, Any]]) -> Counter:
-    """How many rejected rows fell for each kind of reason (details such as row numbers dropped)."""
-    return Counter(r["reason"].split(" (")[0].split(":")[0] for r in rejected)
+    """How many rejected rows fell for each kind of reason."""
+    return Counter(r["kind"] for r in rejected)
 
 
 def normalise_question(text: str) -> str:
@@ -85,27 +86,29 @@ def gold_from_text(text: str) -> str | None:
 def _text(record: dict[str, Any], column: str | None, name: str, *, required: bool) -> str | None:
     if column is None or column not in record or record[column] is None:
         if required:
-            raise Rejection(f"missing field '{column or name}'", name)
+            raise Rejection("missing field", f"missing field '{column or name}'", name)
         return None
     value = record[column]
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise Rejection(f"field '{column}' must be text, got {type(value).__name__}", name)
+        raise Rejection("not text", f"field '{column}' must be text, got {type(value).__name__}", name)
     if isinstance(value, (int, float)) and name not in ("answer", "id", "level"):
-        raise Rejection(f"field '{column}' must be text, got {type(value).__name__}", name)
+        raise Rejection("not text", f"field '{column}' must be text, got {type(value).__name__}", name)
     return str(value)
 
 
-def _normalise(record: dict[str, Any], shape: str, columns: dict[str, str], max_chars: int) -> dict:
+def _normalise(record: dict[str, Any], shape: str, columns: dict[str, str], max_chars: int,
+               max_solution_chars: int) -> dict:
     cols = {**(DEFAULT_COLUMNS if shape == "columns" else SHAPE_COLUMNS[shape]), **columns}
     question = _text(record, cols.get("question"), "question", required=True)
     if not question.strip():
-        raise Rejection("empty question", "question")
+        raise Rejection("empty question", "empty question", "question")
     solution = _text(record, cols.get("solution"), "solution", required=shape == "math")
     raw_answer = _text(record, cols.get("answer"), "answer", required=shape == "gsm8k")
     if shape == "gsm8k":
         match = _GSM8K_ANSWER.search(raw_answer)
         if not match or not match.group(1).strip():
-            raise Rejection("unparseable gold answer: no '#### <answer>' in field 'answer'", "answer")
+            raise Rejection("unparseable gold answer", "unparseable gold answer: no '#### <answer>' in field 'answer'",
+                            "answer")
         solution = raw_answer[: match.start()].strip() or None
         answer = clean_gold(match.group(1))
     elif raw_answer is not None and raw_answer.strip():
@@ -113,14 +116,19 @@ def _normalise(record: dict[str, Any], shape: str, columns: dict[str, str], max_
     elif solution is not None:
         answer = gold_from_text(solution)
         if answer is None:
-            raise Rejection("unparseable gold answer: no \\boxed{} or '####' in the solution", "solution")
+            raise Rejection("unparseable gold answer",
+                            "unparseable gold answer: no \\boxed{} or '####' in the solution", "solution")
     else:
-        raise Rejection("missing gold answer: neither an answer nor a solution field", "answer")
+        raise Rejection("missing gold answer", "missing gold answer: neither an answer nor a solution field", "answer")
     if not answer:
-        raise Rejection("missing gold answer", "answer")
-    for name, text in (("question", question), ("solution", solution)):
-        if text is not None and len(text) > max_chars:
-            raise Rejection(f"{name} is {len(text)} characters, over the limit of {max_chars}", name)
+        raise Rejection("missing gold answer", "missing gold answer", "answer")
+    problem = gold_problem(answer)
+    if problem is not None:
+        raise Rejection("ungradable gold answer", f"ungradable gold answer {answer!r}: {problem}",
+                        "answer" if shape != "math" else "solution")
+    for name, text, limit in (("question", question, max_chars), ("solution", solution, max_solution_chars)):
+        if text is not None and len(text) > limit:
+            raise Rejection(f"{name} too long", f"{name} is {len(text)} characters, over the limit of {limit}", name)
     raw_id = _text(record, cols.get("id"), "id", required=False)
     return {
         "id": raw_id.strip() if raw_id is not None and raw_id.strip() else None,
@@ -135,7 +143,8 @@ def _normalise(record: dict[str, Any], shape: str, columns: dict[str, str], max_
 
 
 def validate_rows(rows, *, source: str, file: str, shape: str = "columns",
-                  columns: dict[str, str] | None = None, max_chars: int = 4000) -> Validated:
+                  columns: dict[str, str] | None = None, max_chars: int = 4000,
+                  max_solution_chars: int = 16000) -> Validated:
     """Check every raw row; the first occurrence of a duplicate id or question stays."""
     if shape not in SHAPES:
         raise ValueError(f"unknown problem shape {shape!r}; choose one of {', '.join(SHAPES)}")
@@ -145,18 +154,20 @@ def validate_rows(rows, *, source: str, file: str, shape: str = "columns",
     for row, record, *origin in rows:
         rejected = {"file": origin[0] if origin else file, "row": row, "id": None}
         if isinstance(record, RowError):
-            result.rejected.append({**rejected, "field": record.field, "reason": record.reason})
+            result.rejected.append({**rejected, "field": record.field, "reason": record.reason, "kind": record.kind})
             continue
         try:
-            problem = _normalise(record, shape, columns or {}, max_chars)
+            problem = _normalise(record, shape, columns or {}, max_chars, max_solution_chars)
             rejected["id"] = problem["id"]
             if problem["id"] is not None and problem["id"] in seen_ids:
-                raise Rejection(f"duplicate id '{problem['id']}' (first seen at row {seen_ids[problem['id']]})", "id")
+                raise Rejection("duplicate id",
+                                f"duplicate id '{problem['id']}' (first seen at row {seen_ids[problem['id']]})", "id")
             key = normalise_question(problem["question"])
             if key in seen_questions:
-                raise Rejection(f"duplicate question (same as row {seen_questions[key]})", "question")
+                raise Rejection("duplicate question", f"duplicate question (same as row {seen_questions[key]})",
+                                "question")
         except Rejection as err:
-            result.rejected.append({**rejected, "field": err.field, "reason": err.reason})
+            result.rejected.append({**rejected, "field": err.field, "reason": err.reason, "kind": err.kind})
             continue
         if problem["id"] is not None:
             seen_ids[problem["id"]] = row
