@@ -176,6 +176,31 @@ def inspect(
 
 
 @app.command()
+def compare(
+    experiments: list[str] = typer.Argument(None, help="Experiment names, revisions or `workspace`; "
+                                                       "leave out for every experiment with a summary."),
+    out: Path = typer.Option(Path("reports/compare"), help="Folder for compare.md and compare.png."),
+    all_commits: bool = typer.Option(False, "--all-commits", help="Also experiments of older commits."),
+) -> None:
+    """DVC experiments side by side: the params that differ, the verdict, and per corpus Avg@k and
+    Δ vs native with intervals, reward and perplexity; a plot of utility gap against adaptation-cost gap."""
+    from qup.compare import markdown, plot, read_experiments, select
+    from qup.records import atomic_write
+
+    try:
+        chosen = select(read_experiments(all_commits=all_commits), experiments or [])
+    except (RuntimeError, KeyError) as err:
+        raise fail(str(err).strip('"')) from err
+    if not chosen:
+        raise fail("no experiment has metrics/summary.json yet; run `dvc repro` or `dvc exp run` first")
+    table = markdown(chosen)
+    atomic_write(out / "compare.md", lambda tmp: tmp.write_text(table + "\n"))
+    plot(chosen, out / "compare.png")
+    typer.echo(table)
+    typer.echo(f"wrote {out / 'compare.md'} and {out / 'compare.png'}")
+
+
+@app.command()
 def version() -> None:
     """Print qup's version."""
     from qup import __version__
