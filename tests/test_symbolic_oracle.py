@@ -2,6 +2,7 @@
 
 import pytest
 
+from qup.corpora.drift import edit_distance
 from qup.engines import Sampling
 from qup.engines.symbolic import SymbolicEngine
 from qup.prompts import load_prompt
@@ -67,15 +68,19 @@ def test_malformed_traces_are_refused_with_the_reason(trace, reason):
         oracle.refine(PROBLEM, trace)
 
 
-def test_refine_rewrites_in_the_oracle_style_with_the_logic_repaired():
-    out = oracle.refine(PROBLEM, "5 + 12 = 18\n18 - 3 = 15\nAnswer: 15")
+def test_refine_puts_the_traces_own_repaired_equations_in_the_oracle_frame():
+    trace = "5 + 12 = 18\nthen 18 - 3 = 15\nAnswer: 15"
+    out = oracle.refine(PROBLEM, trace)
     lines = out.split("\n")
     assert [line[:7] for line in lines[:4]] == ["Step 1:", "Step 2:", "Step 3:", "Step 4:"] and "12 apples" in lines[0]
-    assert "$5 + 12 = 17$" in out and "$17 - 3 = 14$" in out and "$14 \\times 2 = 28$" in out
+    # the SLM's operand order and notation stay; the missing step comes in its habit ("x", no $)
+    assert lines[1:4] == ["Step 2: 5 + 12 = 17 apples.", "Step 3: 17 - 3 = 14 apples.", "Step 4: 14 x 2 = 28 apples."]
     assert lines[-1].endswith("answer is $\\boxed{28}$.")
     synthesized = oracle.synthesize(PROBLEM)
-    assert synthesized.count("Step") == 4 and "$12 + 5 = 17$" in synthesized
+    assert synthesized.count("Step") == 4 and "$12 + 5 = 17$" in synthesized and out != synthesized
     assert synthesized == oracle.synthesize(PROBLEM)  # the same problem always reads the same
+    aligned = oracle.style_align(PROBLEM, trace)
+    assert edit_distance(trace, aligned) < edit_distance(trace, out) < edit_distance(trace, synthesized)
 
 
 def test_judge_and_exact_check_count_the_operations_kept():

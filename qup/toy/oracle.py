@@ -1,8 +1,9 @@
 """The toy world's Oracle: it knows each problem's computation, so it solves, rewrites and repairs exactly.
 
 - ``synthesize``: a correct solution in the Oracle's own style.
-- ``refine``: the SLM trace rewritten in the Oracle's style with its logic repaired (the trace's
-  operand order kept where it was right).
+- ``refine``: a minimal-intervention rewrite, as an LLM asked to "refine" writes one: the Oracle's
+  frame (an opening, ``Step k:`` lines with units, a boxed closing) around the trace's own
+  equations, repaired, in the trace's notation and operand order.
 - ``style_align``: the SLM trace kept verbatim up to its first faulty step; that step repaired in
   the trace's own format, and what follows recomputed in that format.
 - ``judge``: how much of the source trace's reasoning (its operations, in order) a rewrite keeps, 1-5.
@@ -11,8 +12,10 @@ Each raises ``ToyParseError`` when it cannot read the trace.
 
 from __future__ import annotations
 
+import random
+
 from qup.toy.parse import AnswerLine, Equation, ParsedTrace, operations, parse_trace, step_is_right
-from qup.toy.styles import render_oracle
+from qup.toy.styles import ORACLE_CLOSINGS, ORACLE_OPENINGS, render_oracle
 from qup.toy.world import Step, ToyProblem
 
 PLAIN_SYMBOLS = {"+": "+", "-": "-"}
@@ -27,9 +30,21 @@ def _is_swapped(equation: Equation, step: Step) -> bool:
 
 
 def refine(problem: ToyProblem, trace: str) -> str:
-    parsed = parse_trace(trace)
-    swapped = frozenset(i for i, (eq, step) in enumerate(zip(parsed.equations, problem.steps)) if _is_swapped(eq, step))
-    return render_oracle(problem, swapped=swapped)
+    """The trace in the Oracle's frame with its own equations kept, repaired where they were wrong.
+
+    Between the two other rewrites by construction: style alignment keeps every character it can,
+    synthesis keeps nothing; a refinement keeps the equations as the SLM wrote them (its ``x`` or
+    ``*``, its spacing, its operand order) and replaces what is around them. Its opening and
+    closing are drawn from the question, apart from those of a synthesis of the same problem.
+    """
+    repaired = parse_trace(style_align(problem, trace)).equations
+    rng = random.Random(f"refine:{problem.question}")
+    opening = rng.choice(ORACLE_OPENINGS).format(name=problem.name, start=problem.start, item=problem.item)
+    lines = [f"Step 1: {opening}"]
+    for k, equation in enumerate(repaired, start=2):
+        lines.append(f"Step {k}: {equation.expression} {problem.item}.")
+    lines.append(rng.choice(ORACLE_CLOSINGS).format(answer=problem.answer))
+    return "\n".join(lines)
 
 
 def first_faulty_step(parsed: ParsedTrace, problem: ToyProblem) -> int | None:

@@ -75,6 +75,11 @@ class Equation:
     def op(self) -> str:
         return _SYMBOL_OPS[self.symbol]
 
+    @property
+    def expression(self) -> str:
+        """The equation as written, without the words around it: ``12 x 2 = 24``."""
+        return self.line[self.spans["left"][0]:self.spans["result"][1]]
+
     def with_numbers(self, left: int, symbol: str, right: int, result: int) -> str:
         """The line with its numbers (and symbol) replaced and every other character kept."""
         line = self.line
