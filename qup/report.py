@@ -20,9 +20,10 @@ import polars as pl
 from qup import paths
 from qup.evaluation import MEASURES, per_problem_scores, score_matrix
 from qup.stats import crossed_bootstrap, minimum_detectable_effect, paired_difference, spearman_interval
-from qup.verdict import ORACLE_CORPORA, sentence
+from qup.verdict import ORACLE_CORPORA, adaptation, sentence
 
 QUARTERS = ("ppl_q1", "ppl_q2", "ppl_q3", "ppl_q4")
+CONTENT_SPLIT = ("ppl_content", "ppl_template")
 
 
 def _read(path: Path) -> dict:
@@ -71,7 +72,8 @@ def collect(corpora: list[str], root: Path = Path("."), *, seed: int = 0, resamp
         built = _read(root / paths.corpus_metrics(name))
         row = {"corpus": name, "covered": built.get("covered", built.get("shared_problems")),
                "shared_problems": built.get("shared_problems"), "reward": quality["reward"],
-               "perplexity": quality["perplexity"], **{q: quality[q] for q in QUARTERS},
+               "perplexity": quality["perplexity"], "corpus_perplexity": quality.get("corpus_perplexity"),
+               **{q: quality[q] for q in QUARTERS}, **{part: quality.get(part) for part in CONTENT_SPLIT},
                "edit_distance": quality.get("edit_distance"), "char3_jsd": quality["style"]["char3_jsd"],
                "length_ratio": quality["style"]["length_ratio"], "judge_score": built.get("mean_judge_score"),
                "same_operations": built.get("same_operations_share")}
@@ -132,18 +134,20 @@ def _plain(value) -> str:
 def markdown_table(rows: dict[str, dict], base: dict, reward_labels: list[str], k: int) -> str:
     """Quality (reward, perplexity, style) and utility (with intervals) per corpus, the base SLM last."""
     head = (["corpus", "problems"] + [f"{label} reward" for label in reward_labels]
-            + ["ppl", "Q1", "Q2", "Q3", "Q4", "edit dist.", "char-3 JSD", "judge (1-5)", "greedy", f"Avg@{k} [95% CI]",
-               f"maj@{k}", f"pass@{k}", f"Δ Avg@{k} vs native", f"Δ Avg@{k} vs base"])
+            + ["ppl", "ppl (tokens)", "content", "template", "Q1", "Q2", "Q3", "Q4", "edit dist.", "char-3 JSD",
+               "judge (1-5)", "greedy", f"Avg@{k} [95% CI]", f"maj@{k}", f"pass@{k}", f"Δ Avg@{k} vs native",
+               f"Δ Avg@{k} vs base"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in rows.items():
         cells = ([name, _plain(r["covered"])] + [_interval(r["reward"][label]) for label in reward_labels]
-                 + [_plain(r["perplexity"])] + [_plain(r[q]) for q in QUARTERS]
+                 + [_plain(r["perplexity"]), _plain(r.get("corpus_perplexity"))]
+                 + [_plain(r.get(part)) for part in CONTENT_SPLIT] + [_plain(r[q]) for q in QUARTERS]
                  + [_plain(r["edit_distance"]), _plain(r["char3_jsd"]), _plain(r["judge_score"]),
                     _plain(r["greedy_accuracy"]), _interval(r["avg_at_k"]), _plain(r["maj_at_k"]),
                     _plain(r["pass_at_k"]), "–" if name == "native" else _interval(r.get("delta_vs_native"), True),
                     _interval(r["delta_vs_base"], True)])
         lines.append("| " + " | ".join(cells) + " |")
-    blanks = ["–"] * (len(reward_labels) + 8)
+    blanks = ["–"] * (len(reward_labels) + 11)
     lines.append("| " + " | ".join(["base SLM", "–", *blanks, _plain(base["greedy_accuracy"]),
                                     _interval(base["avg_at_k"]), _plain(base["maj_at_k"]), _plain(base["pass_at_k"]),
                                     "–", "–"]) + " |")
@@ -211,6 +215,7 @@ def build_report(corpora: list[str], reward_columns: list[str], *, root: Path = 
     summary["verdict"], summary["verdicts"] = sentence(
         rows, primary, k, best_oracle=summary["best_oracle"], vs_best_oracle=summary["style_aligned_vs_best_oracle"],
         mde=summary["minimum_detectable_effect"])
+    summary["adaptation"], summary["verdicts"]["adaptation_cost"] = adaptation(rows, k)
     plots = root / paths.PLOTS
     utility_plot(rows, summary["base"], plots / "utility.png", k)
     if primary:
@@ -236,11 +241,13 @@ def markdown(summary: dict, labels: list[str]) -> str:
         for name, v in summary["spearman"].items())
     mde = summary["minimum_detectable_effect"]
     return (
-        f"# Quality against utility\n\n{summary['verdict']}\n\n"
+        f"# Quality against utility\n\n{summary['verdict']}\n\n{summary['adaptation']}\n\n"
         f"Utility: {summary['n_test']} test problems × {len(seeds)} training seed{'s' if len(seeds) != 1 else ''} "
         f"({', '.join(map(str, seeds))}) × k={k} samples. Intervals are 95% bootstrap intervals over seeds and "
         "problems (both resampled); Δ columns are paired (same problems, same seeds), with the two-sided p-value "
-        "of the same bootstrap."
+        "of the same bootstrap. Perplexity is the SLM's, per trace then averaged over the corpus (ppl), and over "
+        "all the corpus's tokens at once (ppl (tokens), the study's definition); content counts the tokens that "
+        "carry digits or operators, template the rest."
         + (f" Minimum detectable effect at this budget (80% power, α 0.05): {mde:.3f} Avg@{k}." if mde else "")
         + f"\n\n{markdown_table(rows, base, labels, k)}\n\n"
         f"Spearman correlations across the {len(rows)} corpora (95% Fisher-z interval):\n{correlation_lines}\n\n"

@@ -5,6 +5,8 @@ A claim is shown only when an interval excludes zero in its direction, never fro
   paired Δ Avg@k against native lies below 0;
 - the remedy: style-aligned's paired Δ Avg@k against the best Oracle corpus, and against native,
   lies above 0.
+And the mechanism, per corpus: adaptation cost orders with utility when the corpus's perplexity
+interval lies above native's and its Δ Avg@k below 0 (or both the other way).
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ def side(interval: dict) -> str:
     return "spans"
 
 
-def reward_side(corpus: dict, native: dict) -> str:
-    """``above`` when the corpus's reward interval lies wholly above native's, ``below`` when wholly
-    below, else ``spans`` (also when either has no interval, e.g. an empty corpus)."""
+def interval_side(corpus: dict, native: dict) -> str:
+    """``above`` when the corpus's interval (of reward, perplexity, ...) lies wholly above native's,
+    ``below`` when wholly below, else ``spans`` (also when either has no interval, e.g. an empty corpus)."""
     if None in (corpus.get("ci_low"), corpus.get("ci_high"), native.get("ci_low"), native.get("ci_high")):
         return "spans"
     if corpus["ci_low"] > native["ci_high"]:
@@ -46,7 +48,7 @@ def paradox(rows: dict[str, dict], reward: str) -> dict:
     native = rows["native"]["reward"][reward]
     per_corpus = {}
     for name in (c for c in ORACLE_CORPORA if c in rows):
-        quality = reward_side(rows[name]["reward"][reward], native)
+        quality = interval_side(rows[name]["reward"][reward], native)
         utility = side(rows[name]["delta_vs_native"])
         if quality == "above" and utility == "below":
             status = SHOWS
@@ -114,3 +116,30 @@ def _gain_words(status: str) -> str:
     words = {SHOWS: "shows a gain", DOES_NOT_SHOW: "does not show a gain (it trains to less)",
              CANNOT_TELL: "cannot tell at this budget"}
     return words[status]
+
+
+def adaptation(rows: dict[str, dict], k: int) -> tuple[str, dict]:
+    """Does adaptation cost (the SLM's perplexity on a corpus) order with utility, corpus by corpus against native?"""
+    if "native" not in rows:
+        return "No native corpus in this run, so adaptation cost cannot be compared.", {}
+    native = rows["native"]["perplexity"]
+    per_corpus, parts = {}, []
+    for name, row in rows.items():
+        if name == "native" or "delta_vs_native" not in row:
+            continue
+        cost, utility = interval_side(row["perplexity"], native), side(row["delta_vs_native"])
+        if "spans" in (cost, utility):
+            status = CANNOT_TELL
+        else:
+            status = SHOWS if (cost == "above") == (utility == "below") else DOES_NOT_SHOW
+        per_corpus[name] = {"status": status, "perplexity_side": cost, "delta_side": utility}
+        words = {SHOWS: "orders", DOES_NOT_SHOW: "against", CANNOT_TELL: "cannot tell"}[status]
+        ppl = row["perplexity"]["mean"]
+        parts.append(f"{name} perplexity {'–' if ppl is None else f'{ppl:.3f}'}, Avg@{k} "
+                     f"{delta_text(row['delta_vs_native'])} ({words})")
+    ordered = sum(v["status"] == SHOWS for v in per_corpus.values())
+    against = sum(v["status"] == DOES_NOT_SHOW for v in per_corpus.values())
+    text = (f"Adaptation cost: against native (perplexity {native['mean']:.3f}), the SLM's perplexity orders with "
+            f"utility for {ordered} of {len(per_corpus)} corpora and against it for {against}, the rest "
+            f"within their intervals: " + "; ".join(parts) + ".")
+    return text, {"corpora": per_corpus, "ordered": ordered, "against": against}

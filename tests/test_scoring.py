@@ -169,3 +169,17 @@ def test_the_score_stage_on_a_miniature_world(tmp_path, monkeypatch, tiny_model_
     before = scores
     score.main(params, "style_aligned")  # a rerun reads every shard back from the cache
     assert pl.read_parquet("data/scores/style_aligned.parquet").equals(before)
+
+
+def test_content_tokens_are_the_digits_and_operators_and_split_the_perplexity():
+    from qup.scoring.nll import content_mask, split_perplexities
+
+    tokenizer = build_char_tokenizer()
+    text = "so 4 x 3 = 12 apples"
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    mask = content_mask(tokenizer, ids)
+    assert [c for c, m in zip(text, mask) if m] == ["4", "3", "=", "1", "2"]  # "x" is a letter too: template
+    n = len(ids)
+    content, template = split_perplexities([math.log(2)] * 5 + [0.0] * (n - 5), [True] * 5 + [False] * (n - 5))
+    assert content == pytest.approx(2.0) and template == pytest.approx(1.0)
+    assert split_perplexities([0.1], [False]) == (None, pytest.approx(math.exp(0.1)))

@@ -63,3 +63,22 @@ def test_the_sentence_quotes_every_delta_with_its_interval():
     assert data["paradox"]["status"] == SHOWS and data["remedy"]["vs_native"]["status"] == CANNOT_TELL
     assert "cannot be judged" in sentence({"native": NATIVE}, "reward_rm", 8)[0]
     assert "cannot be judged" in sentence(rows, None, 8)[0]
+
+
+def with_ppl(row, ppl, spread=0.01):
+    return {**row, "perplexity": {"mean": ppl, "ci_low": ppl - spread, "ci_high": ppl + spread}}
+
+
+def test_adaptation_cost_orders_with_utility_only_where_both_intervals_are_apart():
+    from qup.verdict import adaptation
+
+    rows = {"native": with_ppl(NATIVE, 1.10),
+            "oracle_synth": with_ppl(corpus(0.9, delta(-0.10, -0.13, -0.07)), 1.40),   # costlier, worse: orders
+            "oracle_refined": with_ppl(corpus(0.9, delta(0.05, 0.02, 0.08)), 1.30),    # costlier, better: against
+            "style_aligned": with_ppl(corpus(0.5, delta(-0.01, -0.03, 0.01)), 1.05)}  # Δ spans 0: cannot tell
+    text, found = adaptation(rows, 8)
+    statuses = {name: v["status"] for name, v in found["corpora"].items()}
+    assert statuses == {"oracle_synth": SHOWS, "oracle_refined": DOES_NOT_SHOW, "style_aligned": CANNOT_TELL}
+    assert (found["ordered"], found["against"]) == (1, 1)
+    assert "orders with utility for 1 of 3 corpora and against it for 1" in text
+    assert "oracle_synth perplexity 1.400, Avg@8 Δ -0.100 [-0.130, -0.070]" in text

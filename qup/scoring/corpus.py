@@ -14,13 +14,14 @@ from qup.config import ModelRef, RewardModelRef
 from qup.manifest import directory_digest
 from qup.models import resolve_model
 from qup.prompts import Prompt
-from qup.scoring.nll import NLLFunction, ResponseNLL, top_loss_tokens
+from qup.scoring.nll import NLLFunction, ResponseNLL, content_mask, split_perplexities, top_loss_tokens
 from qup.scoring.reward import HFOutcomeRewardModel, HFProcessRewardModel, RewardModel, SGLangOutcomeRewardModel
 from qup.scoring.style import style_distance
 from qup.shards import run_sharded
 from qup.stats import bootstrap_mean
 
 QUARTERS = ("ppl_q1", "ppl_q2", "ppl_q3", "ppl_q4")
+CONTENT_SPLIT = ("ppl_content", "ppl_template")
 
 
 def reward_model_location(ref: RewardModelRef) -> tuple[str, str]:
@@ -80,6 +81,15 @@ def nll_columns(nll: NLLFunction, pairs, *, cache_dir: Path, key: dict, shard_si
     return frame.sort("index").drop("index")
 
 
+def content_columns(nll: pl.DataFrame, tokenizer) -> pl.DataFrame:
+    """Per trace, perplexity over its content tokens (digits, operators) and over the rest (the
+    wording): whether a corpus is costly for its maths or for its words."""
+    split = [split_perplexities(values, content_mask(tokenizer, ids))
+             for ids, values in zip(nll["token_ids"].to_list(), nll["token_nll"].to_list())]
+    return pl.DataFrame({name: [s[i] for s in split] for i, name in enumerate(CONTENT_SPLIT)},
+                        schema={name: pl.Float64 for name in CONTENT_SPLIT})
+
+
 def reward_column(column: str, model: RewardModel, pairs, *, cache_dir: Path, key: dict,
                   shard_size: int) -> list[float | None]:
     def work(shard) -> pl.DataFrame:
@@ -106,6 +116,7 @@ def corpus_summary(scores: pl.DataFrame, *, reward_columns: list[str], native_sa
         "corpus_perplexity": math.exp(total_nll / total_tokens) if total_tokens else None,
         "nll_per_token": interval("nll_mean"),
         **{q: interval(q) for q in QUARTERS},
+        **{part: interval(part) for part in CONTENT_SPLIT},
         "style": style_distance(scores["response"].to_list(), native_samples),
         "top_loss_tokens": top_tokens,
         "mean_tokens": float(scores["n_tokens"].mean() or 0.0),
@@ -126,7 +137,7 @@ def score_corpus(corpus: pl.DataFrame, *, prompt: Prompt, nll_fn: NLLFunction, s
     nll = nll_columns(nll_fn, pairs, cache_dir=cache_dir / "nll", shard_size=shard_size,
                       key={"slm": slm_key, "prompt": prompt.id, "texts": corpus["trace_id"].to_list()})
     scores = pl.concat([corpus.select("corpus", "problem_id", "trace_id", "parent_id", "response", "edit_distance"),
-                        nll], how="horizontal")
+                        nll, content_columns(nll, slm_tokenizer)], how="horizontal")
     for column, opener, revision in reward_models:
         model = _Lazy(opener)
         try:

@@ -23,7 +23,8 @@ import torch
 from qup.chat import Conversation, Side, TemplateMismatch, length_sorted_batches, pad_batch, positions, response_span
 from qup.progress import progress
 
-__all__ = ["ResponseNLL", "TemplateMismatch", "nll_backend", "response_nll", "sglang_response_nll", "top_loss_tokens"]
+__all__ = ["ResponseNLL", "TemplateMismatch", "content_mask", "nll_backend", "response_nll", "sglang_response_nll",
+           "split_perplexities", "top_loss_tokens"]
 
 Pair = tuple[Conversation, str]
 NLLFunction = Callable[[list[Pair]], list["ResponseNLL"]]
@@ -48,6 +49,22 @@ class ResponseNLL:
         """Perplexity of each quarter of the response (Q1-Q4); None for an empty quarter."""
         return [math.exp(float(part.mean())) if part.size else None
                 for part in np.array_split(np.asarray(self.nll, dtype=float), 4)]
+
+
+CONTENT_CHARACTERS = frozenset("0123456789+-*/=^×÷")
+
+
+def content_mask(tokenizer, token_ids: list[int]) -> list[bool]:
+    """Which tokens carry the maths (a digit or an operator in their text) rather than the wording
+    around it, by each token's own text (``convert_ids_to_tokens``), for any tokenizer."""
+    return [bool(CONTENT_CHARACTERS.intersection(token)) for token in tokenizer.convert_ids_to_tokens(token_ids)]
+
+
+def split_perplexities(nll: list[float], content: list[bool]) -> tuple[float | None, float | None]:
+    """Perplexity over the content tokens and over the template tokens (None where there are none)."""
+    values = np.asarray(nll, dtype=float)
+    mask = np.asarray(content, dtype=bool)
+    return tuple(math.exp(float(part.mean())) if part.size else None for part in (values[mask], values[~mask]))
 
 
 @torch.inference_mode()
