@@ -215,7 +215,8 @@ def build_report(corpora: list[str], reward_columns: list[str], *, root: Path = 
     summary["verdict"], summary["verdicts"] = sentence(
         rows, primary, k, best_oracle=summary["best_oracle"], vs_best_oracle=summary["style_aligned_vs_best_oracle"],
         mde=summary["minimum_detectable_effect"])
-    summary["adaptation"], summary["verdicts"]["adaptation_cost"] = adaptation(rows, k)
+    summary["adaptation"], summary["verdicts"]["adaptation_cost"] = adaptation(
+        rows, k, summary["spearman"]["perplexity_vs_avg_at_k"])
     plots = root / paths.PLOTS
     utility_plot(rows, summary["base"], plots / "utility.png", k)
     if primary:

@@ -118,8 +118,9 @@ def _gain_words(status: str) -> str:
     return words[status]
 
 
-def adaptation(rows: dict[str, dict], k: int) -> tuple[str, dict]:
-    """Does adaptation cost (the SLM's perplexity on a corpus) order with utility, corpus by corpus against native?"""
+def adaptation(rows: dict[str, dict], k: int, rank: dict | None = None) -> tuple[str, dict]:
+    """Does adaptation cost (the SLM's perplexity on a corpus) order with utility, corpus by corpus against
+    native, and (``rank``: Spearman's rho with its interval) does it rank the corpora as utility does?"""
     if "native" not in rows:
         return "No native corpus in this run, so adaptation cost cannot be compared.", {}
     native = rows["native"]["perplexity"]
@@ -142,4 +143,10 @@ def adaptation(rows: dict[str, dict], k: int) -> tuple[str, dict]:
     text = (f"Adaptation cost: against native (perplexity {native['mean']:.3f}), the SLM's perplexity orders with "
             f"utility for {ordered} of {len(per_corpus)} corpora and against it for {against}, the rest "
             f"within their intervals: " + "; ".join(parts) + ".")
+    if rank and rank.get("rho") is not None:
+        ranks = ("cannot tell" if rank.get("ci_low") is None or rank["ci_low"] <= 0 <= rank["ci_high"]
+                 else "it does" if rank["ci_high"] < 0 else "it ranks them the other way")
+        interval = "" if rank.get("ci_low") is None else f" [{rank['ci_low']:+.2f}, {rank['ci_high']:+.2f}]"
+        text += (f" Whether perplexity ranks the corpora as utility does (lower perplexity, higher Avg@{k}): "
+                 f"Spearman {rank['rho']:+.2f}{interval}, {ranks}.")
     return text, {"corpora": per_corpus, "ordered": ordered, "against": against}

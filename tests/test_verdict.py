@@ -82,3 +82,6 @@ def test_adaptation_cost_orders_with_utility_only_where_both_intervals_are_apart
     assert (found["ordered"], found["against"]) == (1, 1)
     assert "orders with utility for 1 of 3 corpora and against it for 1" in text
     assert "oracle_synth perplexity 1.400, Avg@8 Δ -0.100 [-0.130, -0.070]" in text
+    wide = adaptation(rows, 8, {"rho": -0.3, "ci_low": -0.94, "ci_high": 0.81})[0]
+    assert wide.endswith("Spearman -0.30 [-0.94, +0.81], cannot tell.")
+    assert adaptation(rows, 8, {"rho": -0.99, "ci_low": -1.0, "ci_high": -0.6})[0].endswith("it does.")
