@@ -90,12 +90,14 @@ class ToySLMParams(Strict):
     num_heads: int = Field(4, ge=1)
     head_dim: int | None = Field(32, ge=8)  # None: hidden_size / num_heads; vLLM's CPU kernels need 32, 64, ...
     max_positions: int = Field(512, ge=64)
-    # std of the initial weights (transformers' default 0.02): at 0.02 the tiny model cannot copy numbers from the
-    # question until ~1,300 steps (an attention plateau); 0.06 ends that by ~900, but arithmetic still lags at 1,800
-    init_std: float = Field(0.02, gt=0)
-    train_steps: int = Field(1800, ge=1)
+    # Trained to convergence: the model first learns to copy numbers from the question (a plateau whose end
+    # falls at a seed-dependent step), then arithmetic. Stopped mid-way (1,800 steps) its greedy accuracy
+    # ranged 0.37-0.97 across seeds; init_std 0.06 (transformers' default 0.02 lengthens the plateau), lr 3e-3
+    # and 3,000 steps let every seed converge. README "What varies, and by how much" has the measurements.
+    init_std: float = Field(0.06, gt=0)
+    train_steps: int = Field(3000, ge=1)
     batch_size: int = Field(16, ge=1)
-    learning_rate: float = Field(6e-3, gt=0)
+    learning_rate: float = Field(3e-3, gt=0)
     warmup_steps: int = Field(50, ge=0)
     final_lr_fraction: float = Field(0.02, ge=0, le=1)
     curriculum_fraction: float = Field(0.5, ge=0, le=1)  # longer problems unlock over this share of training
@@ -341,7 +343,7 @@ class TrainParams(Strict):
 class EvaluateParams(Strict):
     """The evaluate@<corpus> and evaluate_base stages, on the test split."""
 
-    k: int = Field(8, ge=1)  # Avg@k: pass@1 averaged over k samples at temperature
+    k: int = Field(6, ge=1)  # Avg@k: pass@1 averaged over k samples at temperature
     max_problems: int | None = Field(None, ge=1)  # evaluate the first N test problems; None: all
     temperature: float = Field(1.0, ge=0)
     max_new_tokens: int = Field(384, ge=1)  # room for the Oracle's longer style
