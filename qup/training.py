@@ -127,6 +127,17 @@ def lora_config(params: TrainParams):
                       target_modules=params.lora_targets, task_type="CAUSAL_LM")
 
 
+def _sort_target_modules(config_path: Path) -> None:
+    """PEFT writes the target modules that ``all-linear`` resolves to in set order, which changes with
+    Python's string hashing from one process to the next; sorted, the checkpoint's content hash holds."""
+    if not config_path.exists():
+        return
+    config = json.loads(config_path.read_text())
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def train_checkpoint(base_path: str, dataset, out_dir: Path, params: TrainParams, *, seed: int, work_dir: Path,
                      live_dir: Path) -> dict:
     """Fine-tune the model at ``base_path`` on ``dataset``; save the adapter (LoRA) or the model (full)
@@ -164,6 +175,7 @@ def train_checkpoint(base_path: str, dataset, out_dir: Path, params: TrainParams
         staging = out_dir.with_name(f".{out_dir.name}.tmp")
         shutil.rmtree(staging, ignore_errors=True)
         trainer.save_model(str(staging))
+        _sort_target_modules(staging / "adapter_config.json")
         tokenizer.save_pretrained(staging)
         shutil.rmtree(out_dir, ignore_errors=True)
         staging.rename(out_dir)

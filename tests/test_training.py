@@ -88,6 +88,8 @@ def test_a_corpus_trains_to_a_lora_adapter_with_curves_and_a_rerun_resumes(train
     _run([sys.executable, "-m", "stages.train", "native"], training_world)
     checkpoint = training_world / "data/checkpoints/native/seed-0"
     assert (checkpoint / "adapter_config.json").exists() and (checkpoint / "tokenizer_config.json").exists()
+    targets = json.loads((checkpoint / "adapter_config.json").read_text())["target_modules"]
+    assert len(targets) == 7 and targets == sorted(targets)  # the same bytes whatever the process's string hashing
     metrics = json.loads((training_world / "metrics/train/native.json").read_text())
     assert metrics["steps"] == 6 and metrics["examples"] == 6 and metrics["method"] == "lora"
     assert (training_world / "dvclive/train/native/seed-0/plots/metrics/train/loss.tsv").exists()
