@@ -14,6 +14,7 @@ for share in "${shares[@]}"; do
   names+=("$name")
 done
 dvc queue start -j 1
-while dvc queue status | grep -qE "Queued|Running"; do sleep 30; done
-dvc queue status
+# (not `dvc queue status | grep -q`: grep quits early, dvc gets SIGPIPE, and pipefail ends the wait)
+while status=$(dvc queue status); grep -qE "Queued|Running" <<< "$status"; do sleep 30; done
+echo "$status"
 qup compare "${names[@]}" --out reports/compare/oracle_share
