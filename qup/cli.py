@@ -188,7 +188,12 @@ def compare(
     from qup.records import atomic_write
 
     try:
-        chosen = select(read_experiments(all_commits=all_commits), experiments or [])
+        try:
+            chosen = select(read_experiments(all_commits=all_commits), experiments or [])
+        except KeyError:  # an experiment of an older commit: look there too
+            if all_commits:
+                raise
+            chosen = select(read_experiments(all_commits=True), experiments)
     except (RuntimeError, KeyError) as err:
         raise fail(str(err).strip('"')) from err
     if not chosen:

@@ -73,6 +73,15 @@ def test_cli_writes_table_and_plot(tmp_path, monkeypatch):
     assert missing.exit_code == 2 and "no experiment 'nope'" in missing.output
 
 
+def test_cli_looks_in_older_commits_for_a_named_experiment(tmp_path, monkeypatch):
+    older = [{**EXP_SHOW[1], "rev": "d" * 40, "name": None}]
+    monkeypatch.setattr(compare, "read_experiments",
+                        lambda all_commits=False: compare.parse_exp_show(EXP_SHOW[:1] + (older if all_commits else [])))
+    result = CliRunner().invoke(app, ["compare", "workspace", "share-0.2", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "| share-0.2 | toy.oracle_share=0.2 |" in result.output
+
+
 def test_exp_show_json_shape_from_dvc(tmp_path):
     """`read_experiments` reports dvc's own error when the folder is not a DVC repository."""
     with pytest.raises(RuntimeError, match="dvc exp show --json"):
