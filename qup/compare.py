@@ -200,7 +200,11 @@ def plot(experiments: list[Experiment], path: Path) -> None:
         dose.errorbar(point["ppl_ratio"], point["utility_gap"], yerr=err, fmt="o", capsize=3)
         dose.annotate(f"{point['experiment']}: {point['corpus']}", (point["ppl_ratio"], point["utility_gap"]),
                       textcoords="offset points", xytext=(4, 4), fontsize=7)
-    dose.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
+    ratios = [p["ppl_ratio"] for e in with_summary for p in adaptation_points(e)]
+    if ratios and max(ratios) / min(ratios) > 10:  # an unseen style sits orders of magnitude out
+        dose.set_xscale("log")
+    else:
+        dose.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
     dose.axhline(0, color="grey", lw=0.8)
     dose.set_xlabel("adaptation-cost gap: perplexity of the Oracle corpus / native's")
     dose.set_ylabel("utility gap: native − Oracle Avg@k (95% paired interval)")
