@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qup.records import atomic_write
+from qup.report import interval_text
 from qup.verdict import ORACLE_CORPORA
 
 SUMMARY = "metrics/summary.json"
@@ -106,16 +107,6 @@ def _mean(block: dict | None) -> float | None:
     return None if not block else block.get("mean")
 
 
-def _interval(block: dict | None, signed: bool = False) -> str:
-    if not block or block.get("mean") is None:
-        return "–"
-    sign = "+" if signed else ""
-    text = f"{block['mean']:{sign}.3f}"
-    if block.get("ci_low") is not None:
-        text += f" [{block['ci_low']:{sign}.3f}, {block['ci_high']:{sign}.3f}]"
-    return text
-
-
 def _reward(row: dict) -> str:
     rewards = row.get("reward") or {}
     return ", ".join(f"{_mean(block):.3f}" for block in rewards.values() if _mean(block) is not None) or "–"
@@ -160,13 +151,13 @@ def markdown(experiments: list[Experiment]) -> str:
             lines.append(f"| {e.name} | (no metrics/summary.json) | – | – | – | – |")
             continue
         for name, row in e.summary.get("corpora", {}).items():
-            delta = "–" if name == "native" else _interval(row.get("delta_vs_native"), signed=True)
+            delta = "–" if name == "native" else interval_text(row.get("delta_vs_native"), signed=True, p_value=False)
             ppl = _mean(row.get("perplexity"))
-            lines.append(f"| {e.name} | {name} | {_interval(row.get('avg_at_k'))} | {delta} | {_reward(row)} | "
+            lines.append(f"| {e.name} | {name} | {interval_text(row.get('avg_at_k'))} | {delta} | {_reward(row)} | "
                          f"{'–' if ppl is None else f'{ppl:.3f}'} |")
         base = e.summary.get("base")
         if base:
-            lines.append(f"| {e.name} | base SLM | {_interval(base.get('avg_at_k'))} | – | – | – |")
+            lines.append(f"| {e.name} | base SLM | {interval_text(base.get('avg_at_k'))} | – | – | – |")
     return "\n".join(lines)
 
 
@@ -195,12 +186,13 @@ def plot(experiments: list[Experiment], path: Path) -> None:
     bars.invert_yaxis()
     bars.set_xlabel("Avg@k after training (95% interval)")
     bars.legend(fontsize=8)
-    for point in (p for e in with_summary for p in adaptation_points(e)):
+    points = [p for e in with_summary for p in adaptation_points(e)]
+    for point in points:
         err = [[point["utility_gap"] - point["ci_low"]], [point["ci_high"] - point["utility_gap"]]]
         dose.errorbar(point["ppl_ratio"], point["utility_gap"], yerr=err, fmt="o", capsize=3)
         dose.annotate(f"{point['experiment']}: {point['corpus']}", (point["ppl_ratio"], point["utility_gap"]),
                       textcoords="offset points", xytext=(4, 4), fontsize=7)
-    ratios = [p["ppl_ratio"] for e in with_summary for p in adaptation_points(e)]
+    ratios = [p["ppl_ratio"] for p in points]
     if ratios and max(ratios) / min(ratios) > 10:  # an unseen style sits orders of magnitude out
         dose.set_xscale("log")
     else:

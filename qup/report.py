@@ -109,14 +109,15 @@ def correlations(rows: dict[str, dict], reward_labels: list[str]) -> dict:
     return out
 
 
-def _interval(block: dict | None, signed: bool = False) -> str:
+def interval_text(block: dict | None, signed: bool = False, p_value: bool = True) -> str:
+    """``mean [low, high]`` of a ``{mean, ci_low, ci_high}`` block, its p-value after it when it has one."""
     if not block or block.get("mean") is None:
         return "–"
     sign = "+" if signed else ""
     text = f"{block['mean']:{sign}.3f}"
     if block.get("ci_low") is not None:
         text += f" [{block['ci_low']:{sign}.3f}, {block['ci_high']:{sign}.3f}]"
-    if "p_value" in block:
+    if p_value and "p_value" in block:
         text += f" p={block['p_value']:.2g}"
     return text
 
@@ -139,18 +140,18 @@ def markdown_table(rows: dict[str, dict], base: dict, reward_labels: list[str], 
                f"Δ Avg@{k} vs base"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in rows.items():
-        cells = ([name, _plain(r["covered"])] + [_interval(r["reward"][label]) for label in reward_labels]
+        cells = ([name, _plain(r["covered"])] + [interval_text(r["reward"][label]) for label in reward_labels]
                  + [_plain(r["perplexity"]), _plain(r.get("corpus_perplexity"))]
                  + [_plain(r.get(part)) for part in CONTENT_SPLIT] + [_plain(r[q]) for q in QUARTERS]
                  + [_plain(r["edit_distance"]), _plain(r["char3_jsd"]), _plain(r["judge_score"]),
-                    _plain(r["greedy_accuracy"]), _interval(r["avg_at_k"]), _plain(r["maj_at_k"]),
-                    _plain(r["pass_at_k"]), "–" if name == "native" else _interval(r.get("delta_vs_native"), True),
-                    _interval(r["delta_vs_base"], True)])
+                    _plain(r["greedy_accuracy"]), interval_text(r["avg_at_k"]), _plain(r["maj_at_k"]),
+                    _plain(r["pass_at_k"]), "–" if name == "native" else interval_text(r.get("delta_vs_native"), True),
+                    interval_text(r["delta_vs_base"], True)])
         lines.append("| " + " | ".join(cells) + " |")
     blanks = ["–"] * (len(reward_labels) + 11)
     lines.append("| " + " | ".join(["base SLM", "–", *blanks, _plain(base["greedy_accuracy"]),
-                                    _interval(base["avg_at_k"]), _plain(base["maj_at_k"]), _plain(base["pass_at_k"]),
-                                    "–", "–"]) + " |")
+                                    interval_text(base["avg_at_k"]), _plain(base["maj_at_k"]),
+                                    _plain(base["pass_at_k"]), "–", "–"]) + " |")
     return "\n".join(lines)
 
 

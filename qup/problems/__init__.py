@@ -46,12 +46,12 @@ def check_rejected_share(result: Validated, threshold: float, where: str) -> Non
 def read_source(params: Params) -> tuple[Validated, str]:
     """Every row of the configured source, validated; and a description of where it came from."""
     cfg = params.problems
+    limits = {"max_chars": cfg.max_chars, "max_solution_chars": cfg.max_solution_chars}
     if cfg.source == "toy":
         from qup.problems.toy import toy_rows
 
         rows = toy_rows(cfg.n_train + cfg.n_test, params.seed, params.toy)
-        return validate_rows(rows, source="toy", file="toy", max_chars=cfg.max_chars,
-                         max_solution_chars=cfg.max_solution_chars), "toy world"
+        return validate_rows(rows, source="toy", file="toy", **limits), "toy world"
     if cfg.source == "file":
         from pathlib import Path
 
@@ -60,15 +60,13 @@ def read_source(params: Params) -> tuple[Validated, str]:
         path = Path(cfg.file.path)
         rows = read_rows(path, cfg.file.type)
         return validate_rows(rows, source=path.stem, file=str(path), shape=cfg.file.shape,
-                             columns=cfg.file.columns, max_chars=cfg.max_chars,
-                         max_solution_chars=cfg.max_solution_chars), str(path)
+                             columns=cfg.file.columns, **limits), str(path)
     from qup.problems.hub import hub_rows, resolve
 
     hub = resolve(cfg.hf.preset, cfg.hf.dataset, cfg.hf.config, cfg.hf.shape, cfg.hf.columns)
     rows = hub_rows(hub, cfg.hf.splits)
     return validate_rows(rows, source=hub.dataset.split("/")[-1], file=hub.dataset, shape=hub.shape,
-                         columns=hub.columns, max_chars=cfg.max_chars,
-                         max_solution_chars=cfg.max_solution_chars), f"hf:{hub.dataset}"
+                         columns=hub.columns, **limits), f"hf:{hub.dataset}"
 
 
 def split_problems(accepted: list[dict], params: Params) -> tuple[list[dict], list[dict]]:
