@@ -262,6 +262,9 @@ class OracleParams(Strict):
     style_aligned_max_edit: float | None = Field(0.5, ge=0, le=1)
     refined_max_edit: float | None = Field(None, ge=0, le=1)
     shard_size: int = Field(64, ge=1)
+    # stop an Oracle stage, keeping every finished shard, before its estimated cost (USD, at costs.prices)
+    # passes this; None: no limit
+    max_cost: float | None = Field(None, gt=0)
 
 
 class RewardModelRef(Strict):
@@ -350,6 +353,21 @@ class EvaluateParams(Strict):
     shard_size: int = Field(100, ge=1)
 
 
+class Price(Strict):
+    """What a model costs, in USD per million tokens."""
+
+    prompt: float = Field(0.0, ge=0)
+    completion: float = Field(0.0, ge=0)
+
+
+class CostParams(Strict):
+    """Token prices for cost estimates (stage metrics, ``oracle.max_cost``, ``qup plan``)."""
+
+    # by model id as the manifest names it (e.g. gpt-4o); a model not listed costs nothing (a local engine)
+    prices: dict[str, Price] = {}
+    gpu_tokens_per_second: float = Field(2500.0, gt=0)  # qup plan's GPU-hours: generated tokens per second per GPU
+
+
 class Params(Strict):
     seed: int = 0
     problems: ProblemsParams = ProblemsParams()
@@ -362,6 +380,7 @@ class Params(Strict):
     scoring: ScoringParams = ScoringParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
+    costs: CostParams = CostParams()
 
 
 class ParamsError(ValueError):
