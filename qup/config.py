@@ -67,6 +67,9 @@ class ToyParams(Strict):
     # it taught the tiny SLM that any number in the question will do (operand copying fell from 91% to 49%)
     mistake_kinds: list[Literal["arithmetic", "operand"]] = ["arithmetic"]
     oracle_share: float = Field(0.05, ge=0, le=1)
+    # how many of the Oracle's 3 phrasings per slot (opening, each operation, closing) that Oracle-style text uses;
+    # the rest come from another strong model's phrasebook: a real SLM has read the genre, not this Oracle's words
+    oracle_phrases_seen: int = Field(1, ge=0, le=3)
 
     @model_validator(mode="after")
     def _steps_ordered(self):

@@ -67,3 +67,19 @@ def test_injected_mistakes_make_the_answer_wrong_and_propagate():
             assert after.left == before.result
         assert not is_correct(render_native(p, rng, steps), str(p.answer))
     assert kinds == {"arithmetic", "operand"}
+
+
+def test_slm_meets_the_oracle_format_but_only_some_of_its_words():
+    from qup.toy.styles import ORACLE_PHRASEBOOK, slm_phrasebook
+
+    assert slm_phrasebook(3) == ORACLE_PHRASEBOOK
+    unseen = slm_phrasebook(0)
+    assert not set(unseen.openings) & set(ORACLE_PHRASEBOOK.openings)
+    assert not set(unseen.closings) & set(ORACLE_PHRASEBOOK.closings)
+    one = slm_phrasebook(1)
+    for op, verbs in one.verbs.items():
+        assert set(verbs) & set(ORACLE_PHRASEBOOK.verbs[op]) == {ORACLE_PHRASEBOOK.verbs[op][0]}
+    problem = generate_problems(1, seed=3)[0]
+    text = render_oracle(problem, phrasebook=unseen)
+    assert text.startswith("Step 1: ") and "\\boxed{" in text  # the same format, other words
+    assert text != render_oracle(problem)

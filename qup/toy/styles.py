@@ -21,6 +21,41 @@ ORACLE_VERBS = {"+": ["Then adding {n} gives", "After getting {n} more, the tota
 ORACLE_CLOSINGS = ["Therefore, the final answer is $\\boxed{{{answer}}}$.",
                    "Hence the answer is $\\boxed{{{answer}}}$.",
                    "So, the final answer is $\\boxed{{{answer}}}$."]
+# other strong models' phrasings, in the same format: what a small model's pretraining holds of the genre
+RELATED_OPENINGS = ["We begin with {start} {item} for {name}.", "{name} holds {start} {item} to begin.",
+                    "The count begins at {start} {item}."]
+RELATED_VERBS = {"+": ["Next, including {n} more makes", "With {n} added, the count becomes",
+                       "Increasing by {n} makes"],
+                 "-": ["Next, dropping {n} makes", "With {n} gone, the count becomes", "Decreasing by {n} makes"],
+                 "*": ["Next, taking {n} times as many makes", "With a factor of {n}, the count becomes",
+                       "Growing {n}-fold makes"]}
+RELATED_CLOSINGS = ["Thus we get $\\boxed{{{answer}}}$.", "The result is $\\boxed{{{answer}}}$.",
+                    "In the end we have $\\boxed{{{answer}}}$."]
+
+
+@dataclass(frozen=True)
+class Phrasebook:
+    """The phrasings of one writer of the verbose style: openings, a verb per operation, closings."""
+
+    openings: list[str]
+    verbs: dict[str, list[str]]
+    closings: list[str]
+
+
+ORACLE_PHRASEBOOK = Phrasebook(ORACLE_OPENINGS, ORACLE_VERBS, ORACLE_CLOSINGS)
+
+
+def slm_phrasebook(oracle_phrases_seen: int) -> Phrasebook:
+    """What the SLM's Oracle-style training text is written with: the first ``oracle_phrases_seen`` of
+    the Oracle's phrasings in each slot, the rest another strong model's (0: its format only, 3: its words)."""
+    def mix(own: list[str], related: list[str]) -> list[str]:
+        return own[:oracle_phrases_seen] + related[oracle_phrases_seen:]
+
+    return Phrasebook(mix(ORACLE_OPENINGS, RELATED_OPENINGS),
+                      {op: mix(ORACLE_VERBS[op], RELATED_VERBS[op]) for op in ORACLE_VERBS},
+                      mix(ORACLE_CLOSINGS, RELATED_CLOSINGS))
+
+
 ORACLE_SYMBOLS = {"+": "+", "-": "-", "*": "\\times"}
 
 
@@ -57,23 +92,24 @@ def render_native(problem: ToyProblem, rng: random.Random, steps: tuple[Step, ..
 
 
 def render_oracle(problem: ToyProblem, steps: tuple[Step, ...] | None = None,
-                  swapped: frozenset[int] = frozenset(), rng: random.Random | None = None) -> str:
+                  swapped: frozenset[int] = frozenset(), rng: random.Random | None = None,
+                  phrasebook: Phrasebook = ORACLE_PHRASEBOOK) -> str:
     """A verbose solution in the Oracle's style: ``Step k:`` lines, ``$a + b = c$``, ``\\boxed{}``.
 
-    Its phrasing is drawn from ``rng``, by default one seeded by the question, so the same problem
-    always reads the same (as from an Oracle decoding greedily) while different problems vary.
-    Steps in ``swapped`` write their operands in reverse.
+    Its phrasing is drawn from ``phrasebook`` with ``rng``, by default one seeded by the question, so
+    the same problem always reads the same (as from an Oracle decoding greedily) while different
+    problems vary. Steps in ``swapped`` write their operands in reverse.
     """
     steps = problem.steps if steps is None else steps
     rng = rng or random.Random(problem.question)
-    opening = rng.choice(ORACLE_OPENINGS).format(name=problem.name, start=problem.start, item=problem.item)
+    opening = rng.choice(phrasebook.openings).format(name=problem.name, start=problem.start, item=problem.item)
     lines = [f"Step 1: {opening}"]
     for k, step in enumerate(steps, start=2):
-        verb = rng.choice(ORACLE_VERBS[step.op]).format(n=step.right)
+        verb = rng.choice(phrasebook.verbs[step.op]).format(n=step.right)
         symbol = ORACLE_SYMBOLS[step.op]
         left, right = (step.right, step.left) if k - 2 in swapped else (step.left, step.right)
         lines.append(f"Step {k}: {verb} ${left} {symbol} {right} = {step.result}$ {problem.item}.")
-    lines.append(rng.choice(ORACLE_CLOSINGS).format(answer=steps[-1].result))
+    lines.append(rng.choice(phrasebook.closings).format(answer=steps[-1].result))
     return "\n".join(lines)
 
 

@@ -2,7 +2,8 @@
 
 Each batch is drawn afresh from the toy world (seeded by step, so a resumed run sees the same
 data): native-style solutions, a share of them with an injected mistake, and a small share of
-Oracle-style text so that the Oracle's style is known to the SLM but not native to it. The loss
+Oracle-style text (its format, with only some of the Oracle's own phrasings) so that the Oracle's
+style is familiar to the SLM in kind but not in its words, and never native to it. The loss
 covers the assistant's tokens only, through the chat template's generation mask.
 """
 
@@ -22,7 +23,7 @@ from qup.chat import pad_batch, supervised_ids
 from qup.config import ToyParams, ToySLMParams
 from qup.progress import progress as progress_bar
 from qup.records import atomic_write
-from qup.toy.styles import inject_mistake, render_native, render_oracle
+from qup.toy.styles import inject_mistake, render_native, render_oracle, slm_phrasebook
 from qup.toy.world import draw_unseen_problem
 
 PROMPT_STREAM_OFFSET = 7_919  # keeps the SLM's training stream apart from the problems stage's
@@ -39,7 +40,8 @@ def draw_example(rng: random.Random, toy: ToyParams, exclude: set[str]) -> Train
     """One training conversation, never one of the ``exclude``d questions."""
     problem = draw_unseen_problem(rng, toy, exclude, "pretrain")
     if rng.random() < toy.oracle_share:
-        return TrainingText(problem.question, render_oracle(problem))
+        phrasebook = slm_phrasebook(toy.oracle_phrases_seen)
+        return TrainingText(problem.question, render_oracle(problem, phrasebook=phrasebook))
     steps = problem.steps
     if rng.random() < toy.mistake_rate:
         steps, _ = inject_mistake(problem, rng, toy.mistake_kinds)
