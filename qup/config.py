@@ -346,14 +346,57 @@ class TrainParams(Strict):
     threads: int | None = Field(2, ge=1)  # torch CPU threads; None: torch's default
 
 
+BENCHMARK_PRESETS = ("toy_ood", "gsm8k", "math500", "aime24", "aime25", "amc23", "minerva", "olympiadbench")
+
+
+class BenchmarkRef(Strict):
+    """An evaluation set beside the test split: a preset or a local file (any ``problems`` shape).
+
+    ``toy_ood``: toy problems longer than any the SLM trained on (toy.max_steps + 1 and + 2 steps).
+    The hub presets need the hub (or its local cache with HF_HUB_OFFLINE=1) and fail clearly without it.
+    """
+
+    name: str = Field(pattern=r"^[a-z0-9_]+$")  # labels its results; "test" is the test split's
+    preset: Literal[BENCHMARK_PRESETS] | None = None
+    file: FileSource | None = None
+    max_problems: int | None = Field(None, ge=1)  # the first N problems (after a seeded shuffle); None: all
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.preset is None) == (self.file is None):
+            raise ValueError(f"benchmark {self.name!r}: set exactly one of preset and file")
+        if self.file is not None and not self.file.path:
+            raise ValueError(f"benchmark {self.name!r}: file.path is not set")
+        if self.name == "test":
+            raise ValueError("benchmark name 'test' is the test split's; choose another")
+        return self
+
+
 class EvaluateParams(Strict):
-    """The evaluate@<corpus> and evaluate_base stages, on the test split."""
+    """The evaluate@<corpus> and evaluate_base stages, on the test split and every benchmark."""
 
     k: int = Field(6, ge=1)  # Avg@k: pass@1 averaged over k samples at temperature
     max_problems: int | None = Field(None, ge=1)  # evaluate the first N test problems; None: all
     temperature: float = Field(1.0, ge=0)
     max_new_tokens: int = Field(384, ge=1)  # room for the Oracle's longer style
     shard_size: int = Field(100, ge=1)
+    benchmarks: list[BenchmarkRef] = [BenchmarkRef(name="toy_ood", preset="toy_ood", max_problems=50)]
+
+    @model_validator(mode="after")
+    def _distinct_benchmarks(self):
+        names = [b.name for b in self.benchmarks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"evaluate.benchmarks: two benchmarks share a name ({', '.join(names)})")
+        return self
+
+
+class DecontaminateParams(Strict):
+    """Drop training problems that overlap the test split or a benchmark: a shared word n-gram
+    (lowercased, whitespace-normalised, as open-r1 does with n = 8) or the same normalised text."""
+
+    # open-r1 uses 8 on natural-language problems; the toy world's questions are templated (one sentence per step),
+    # so 64% of its train problems share an 8-gram with its test split, and 13 (GPT-3's rule) finds near-copies
+    ngram: int = Field(13, ge=1)
 
 
 class Price(Strict):
@@ -382,6 +425,7 @@ class Params(Strict):
     corpora: list[str] = ["native", "oracle_refined", "oracle_synth", "style_aligned", "reference"]
     scoring: ScoringParams = ScoringParams()
     train: TrainParams = TrainParams()
+    decontaminate: DecontaminateParams = DecontaminateParams()
     evaluate: EvaluateParams = EvaluateParams()
     costs: CostParams = CostParams()
 

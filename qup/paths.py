@@ -12,15 +12,20 @@ DATA = Path("data")
 METRICS = Path("metrics")
 CACHE = Path(".qup-cache")  # resumable work (shards, training checkpoints), outside DVC's outputs
 
-TRAIN_PROBLEMS = DATA / "problems/train.parquet"
+TRAIN_CANDIDATES = DATA / "problems/train_candidates.parquet"  # the train split before decontamination
+TRAIN_PROBLEMS = DATA / "problems/train.parquet"  # after it: what every later stage trains on
 TEST_PROBLEMS = DATA / "problems/test.parquet"
 REJECTED_PROBLEMS = DATA / "problems/rejected.parquet"
+CONTAMINATED = DATA / "problems/contaminated.parquet"  # every dropped training problem, with its match
+BENCHMARKS = DATA / "benchmarks"
 MODELS = DATA / "models"
 MANIFEST = MODELS / "manifest.json"
 NATIVE_SAMPLES = DATA / "samples/native.parquet"
 REWARD_MODEL = DATA / "reward_model"
 
 PROBLEMS_METRICS = METRICS / "problems.json"
+BENCHMARKS_METRICS = METRICS / "benchmarks.json"
+DECONTAMINATE_METRICS = METRICS / "decontaminate.json"
 MODELS_METRICS = METRICS / "models.json"
 NATIVE_METRICS = METRICS / "native.json"
 REWARD_MODEL_METRICS = METRICS / "reward_model.json"
@@ -29,6 +34,15 @@ SUMMARY_METRICS = METRICS / "summary.json"
 REPORTS = Path("reports")
 SUMMARY_REPORT = REPORTS / "summary.md"
 PLOTS = REPORTS / "plots"
+
+
+def benchmark(name: str) -> Path:
+    """An evaluation benchmark's problems, in the problem schema."""
+    return BENCHMARKS / f"{name}.parquet"
+
+
+def benchmark_rejected(name: str) -> Path:
+    return BENCHMARKS / "rejected" / f"{name}.parquet"
 
 
 def corpus(name: str) -> Path:

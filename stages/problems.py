@@ -16,7 +16,7 @@ def main(params: Params) -> None:
     except TooManyRejected as err:
         write_parquet(err.rejected, paths.REJECTED_PROBLEMS)
         sys.exit(f"problems: {err}\nThe rejected rows are in {paths.REJECTED_PROBLEMS}.")
-    write_parquet(problems.train, paths.TRAIN_PROBLEMS)
+    write_parquet(problems.train, paths.TRAIN_CANDIDATES)
     write_parquet(problems.test, paths.TEST_PROBLEMS)
     write_parquet(problems.rejected, paths.REJECTED_PROBLEMS)
     metrics = {"read": problems.n_read, "rejected": problems.rejected.height,

@@ -28,7 +28,9 @@ def corpora():
 def expected_outs(corpora: list[str]) -> dict[str, set[Path]]:
     """What each stage's code writes, by qup.paths."""
     outs = {
-        "problems": {paths.TRAIN_PROBLEMS, paths.TEST_PROBLEMS, paths.REJECTED_PROBLEMS, paths.PROBLEMS_METRICS},
+        "problems": {paths.TRAIN_CANDIDATES, paths.TEST_PROBLEMS, paths.REJECTED_PROBLEMS, paths.PROBLEMS_METRICS},
+        "benchmarks": {paths.BENCHMARKS, paths.BENCHMARKS_METRICS},
+        "decontaminate": {paths.TRAIN_PROBLEMS, paths.CONTAMINATED, paths.DECONTAMINATE_METRICS},
         "models": {paths.MODELS, paths.MODELS_METRICS},
         "native": {paths.NATIVE_SAMPLES, paths.corpus("native"), paths.NATIVE_METRICS},
         "reward_model": {paths.REWARD_MODEL, paths.REWARD_MODEL_METRICS},
@@ -68,6 +70,7 @@ def _covered(path: Path, deps: set[str]) -> bool:
 
 def test_each_stage_depends_on_what_its_code_reads(stages, corpora):
     reads = {
+        "decontaminate": [paths.TRAIN_CANDIDATES, paths.TEST_PROBLEMS, paths.BENCHMARKS],
         "models": [paths.TRAIN_PROBLEMS, paths.TEST_PROBLEMS],
         "native": [paths.TRAIN_PROBLEMS, paths.MANIFEST],
         "oracle_synth": [paths.TRAIN_PROBLEMS, paths.corpus("native")],
@@ -75,13 +78,13 @@ def test_each_stage_depends_on_what_its_code_reads(stages, corpora):
         "style_aligned": [paths.TRAIN_PROBLEMS, paths.corpus("native"), paths.NATIVE_SAMPLES],
         "reference": [paths.TRAIN_PROBLEMS, paths.corpus("native")],
         "reward_model": [paths.TRAIN_PROBLEMS, paths.TEST_PROBLEMS],
-        "evaluate_base": [paths.TEST_PROBLEMS, paths.MANIFEST],
+        "evaluate_base": [paths.TEST_PROBLEMS, paths.BENCHMARKS, paths.MANIFEST],
         "report": [paths.eval_metrics("base"), paths.eval_results("base")],
     }
     for name in corpora:
         reads[f"score@{name}"] = [paths.corpus(name), paths.MANIFEST, paths.REWARD_MODEL, paths.NATIVE_SAMPLES]
         reads[f"train@{name}"] = [paths.MANIFEST, *(paths.corpus(c) for c in corpora)]
-        reads[f"evaluate@{name}"] = [paths.TEST_PROBLEMS, paths.MANIFEST, paths.checkpoint(name, 0)]
+        reads[f"evaluate@{name}"] = [paths.TEST_PROBLEMS, paths.BENCHMARKS, paths.MANIFEST, paths.checkpoint(name, 0)]
         reads["report"] += [paths.quality_metrics(name), paths.eval_results(name), paths.eval_metrics(name),
                             paths.corpus_metrics(name)]
     for stage, needed in reads.items():

