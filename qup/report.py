@@ -32,18 +32,36 @@ def _read(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _read_results(path: Path) -> pl.DataFrame:
+TEST = "test"  # the benchmark name of the test split's results
+
+
+def _read_results(path: Path, benchmark: str = TEST) -> pl.DataFrame:
+    """One evaluation's results on ``benchmark`` (results written before benchmarks existed are the test split's)."""
     if not path.exists():
         raise FileNotFoundError(f"{path}: missing; run the stage that writes it (dvc repro)")
-    return pl.read_parquet(path)
+    results = pl.read_parquet(path)
+    if "benchmark" not in results.columns:
+        return results if benchmark == TEST else results.clear()
+    return results.filter(pl.col("benchmark") == benchmark)
 
 
-def utility_matrices(root: Path, names: list[str], k: int) -> tuple[list[str], list[int], dict[str, dict]]:
+def benchmark_names(root: Path) -> list[str]:
+    """The benchmarks the base SLM was evaluated on, the test split first."""
+    results = pl.read_parquet(root / paths.eval_results("base"))
+    if "benchmark" not in results.columns:
+        return [TEST]
+    names = list(dict.fromkeys(results["benchmark"].to_list()))
+    return [TEST, *(n for n in names if n != TEST)]
+
+
+def utility_matrices(root: Path, names: list[str], k: int, benchmark: str = TEST
+                     ) -> tuple[list[str], list[int], dict[str, dict]]:
     """Per evaluated model, each measure as a [seeds, problems] matrix over the same problems and seeds.
 
     The base SLM has one row (it was not trained); it is repeated for every seed so that it pairs.
     """
-    scores = {name: per_problem_scores(_read_results(root / paths.eval_results(name)), k) for name in names}
+    scores = {name: per_problem_scores(_read_results(root / paths.eval_results(name), benchmark), k)
+              for name in names}
     problem_ids = list(dict.fromkeys(scores["base"]["problem_id"].to_list()))
     matrices: dict[str, dict] = {}
     seeds: list[int] = []
@@ -96,7 +114,33 @@ def collect(corpora: list[str], root: Path = Path("."), *, seed: int = 0, resamp
     mde = minimum_detectable_effect(float(np.median(ses))) if ses else None
     return {"seeds": seeds, "k": k, "n_test": len(problem_ids), "base": base, "corpora": rows,
             "best_oracle": best_oracle, "style_aligned_vs_best_oracle": vs_best,
-            "minimum_detectable_effect": mde}
+            "minimum_detectable_effect": mde,
+            "benchmarks": benchmark_figures(root, corpora, k, seed=seed, resamples=resamples)}
+
+
+def benchmark_figures(root: Path, corpora: list[str], k: int, *, seed: int = 0, resamples: int = 2000) -> dict:
+    """Per benchmark (the test split included), each model's measures with intervals and, per corpus, its paired
+    Δ Avg@k vs native; and Avg@k averaged over the benchmarks, each weighing the same."""
+    figures: dict = {}
+    for benchmark in benchmark_names(root):
+        problem_ids, _, matrices = utility_matrices(root, ["base", *corpora], k, benchmark)
+        models = {}
+        for name in ["base", *corpora]:
+            models[name] = {m: crossed_bootstrap(matrices[name][m], seed=seed, resamples=resamples) for m in MEASURES}
+            if "native" in corpora and name not in ("base", "native"):
+                models[name]["delta_vs_native"] = paired_difference(
+                    matrices[name]["avg_at_k"], matrices["native"]["avg_at_k"], seed=seed, resamples=resamples)
+        figures[benchmark] = {"n_problems": len(problem_ids), "models": models}
+    averages = {name: _average([figures[b]["models"][name]["avg_at_k"] for b in figures])
+                       for name in ["base", *corpora]}
+    return {"per_benchmark": figures, "average_avg_at_k": averages}
+
+
+def _average(blocks: list[dict]) -> dict:
+    """The mean of independent estimates, its se and a normal 95% interval (benchmarks share no problems)."""
+    mean = float(np.mean([b["mean"] for b in blocks]))
+    se = float(np.sqrt(sum(b["se"] ** 2 for b in blocks)) / len(blocks))
+    return {"mean": mean, "se": se, "ci_low": mean - 1.96 * se, "ci_high": mean + 1.96 * se}
 
 
 def correlations(rows: dict[str, dict], reward_labels: list[str]) -> dict:
@@ -153,6 +197,29 @@ def markdown_table(rows: dict[str, dict], base: dict, reward_labels: list[str], 
                                     interval_text(base["avg_at_k"]), _plain(base["maj_at_k"]),
                                     _plain(base["pass_at_k"]), "–", "–"]) + " |")
     return "\n".join(lines)
+
+
+def benchmark_tables(figures: dict, k: int) -> str:
+    """A table per benchmark (greedy, Avg@k, maj@k, pass@k, Δ vs native), then Avg@k side by side and averaged."""
+    names = list(figures["per_benchmark"])
+    parts = []
+    for benchmark, block in figures["per_benchmark"].items():
+        head = ["model", "greedy", f"Avg@{k} [95% CI]", f"maj@{k}", f"pass@{k}", f"Δ Avg@{k} vs native"]
+        lines = [f"**{benchmark}** ({block['n_problems']} problems)", "",
+                 "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for name, m in block["models"].items():
+            lines.append("| " + " | ".join([
+                "base SLM" if name == "base" else name, _plain(m["greedy_accuracy"]), interval_text(m["avg_at_k"]),
+                _plain(m["maj_at_k"]), _plain(m["pass_at_k"]), interval_text(m.get("delta_vs_native"), True)]) + " |")
+        parts.append("\n".join(lines))
+    head = ["model", *(f"{b} Avg@{k}" for b in names), f"average Avg@{k} [95% CI]"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, average in figures["average_avg_at_k"].items():
+        cells = [_plain(figures["per_benchmark"][b]["models"][name]["avg_at_k"]) for b in names]
+        lines.append("| " + " | ".join(["base SLM" if name == "base" else name, *cells, interval_text(average)]) + " |")
+    parts.append("Across benchmarks (each weighing the same; the interval treats them as independent):\n\n"
+                 + "\n".join(lines))
+    return "\n\n".join(parts)
 
 
 def _pyplot():
@@ -253,6 +320,7 @@ def markdown(summary: dict, labels: list[str]) -> str:
         + (f" Minimum detectable effect at this budget (80% power, α 0.05): {mde:.3f} Avg@{k}." if mde else "")
         + f"\n\n{markdown_table(rows, base, labels, k)}\n\n"
         f"Spearman correlations across the {len(rows)} corpora (95% Fisher-z interval):\n{correlation_lines}\n\n"
+        f"## Per benchmark\n\n{benchmark_tables(summary['benchmarks'], k)}\n\n"
         "![utility](plots/utility.png)\n"
         "![reward vs accuracy](plots/reward_vs_accuracy.png)\n"
         "![perplexity vs accuracy](plots/perplexity_vs_accuracy.png)\n")

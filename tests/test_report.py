@@ -91,6 +91,30 @@ def test_the_report_writes_intervals_paired_deltas_plots_and_the_summary_contrac
     assert [p["corpus"] for p in points] == CORPORA and points[0]["avg_at_k_low"] < points[0]["avg_at_k"]
 
 
+def test_the_report_has_a_table_per_benchmark_and_their_average(tmp_path):
+    figures = {"native": (0.5, 1.2, 0.75), "oracle_synth": (0.9, 2.5, 0.25)}
+    write_run(tmp_path, figures)
+    ood = {"native": 0.25, "oracle_synth": 0.0, "base": 0.0}
+    for name in [*figures, "base"]:  # each evaluation also ran on a second benchmark, where every model does worse
+        path = tmp_path / f"data/eval/{name}.parquet"
+        test = pl.read_parquet(path).with_columns(pl.lit("test").alias("benchmark"))
+        other = eval_results(ood[name], [None] if name == "base" else SEEDS)
+        other = other.with_columns(pl.lit("ood").alias("benchmark"))
+        pl.concat([test, other]).write_parquet(path)
+    summary = build_report(list(figures), ["reward_toy_orm"], root=tmp_path, resamples=200)
+    per = summary["benchmarks"]["per_benchmark"]
+    assert list(per) == ["test", "ood"] and per["ood"]["n_problems"] == P
+    assert per["test"]["models"]["native"]["avg_at_k"] == summary["corpora"]["native"]["avg_at_k"]
+    assert per["ood"]["models"]["native"]["avg_at_k"]["mean"] < per["test"]["models"]["native"]["avg_at_k"]["mean"]
+    assert per["ood"]["models"]["oracle_synth"]["delta_vs_native"]["ci_high"] < 0
+    average = summary["benchmarks"]["average_avg_at_k"]["native"]
+    both = [per[b]["models"]["native"]["avg_at_k"]["mean"] for b in per]
+    assert average["mean"] == pytest.approx(sum(both) / 2) and average["ci_low"] < average["mean"] < average["ci_high"]
+    text = (tmp_path / "reports/summary.md").read_text()
+    assert "## Per benchmark" in text and f"**ood** ({P} problems)" in text
+    assert "| model | test Avg@4 | ood Avg@4 | average Avg@4 [95% CI] |" in text
+
+
 def test_the_report_names_a_missing_input(tmp_path):
     with pytest.raises(FileNotFoundError, match="eval/base.json"):
         build_report(CORPORA, ["reward_toy_orm"], root=tmp_path)
