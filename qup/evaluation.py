@@ -7,22 +7,24 @@ extracted answers) and unbiased pass@k, each with an interval over training seed
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from qup.engines import Engine, Sampling
+from qup.engines import USAGE_FIELDS, Engine, Sampling, Usage
 from qup.grading import extract_answer, grade_many, vote_key
 from qup.prompts import Prompt
 from qup.shards import run_sharded
 from qup.stats import crossed_bootstrap, majority_correct, pass_at_k
 
-RESULTS_VERSION = 2  # part of every shard's key: shards cached in an older layout are never read back
+RESULTS_VERSION = 3  # part of every shard's key: shards cached in an older layout are never read back
 RESULT_SCHEMA = {"seed": pl.Int64, "problem_id": pl.String, "greedy_response": pl.String,
                  "greedy_answer": pl.String, "greedy_correct": pl.Boolean, "greedy_finish": pl.String,
                  "sample_answers": pl.List(pl.String), "samples_correct": pl.List(pl.Boolean),
-                 "n_correct": pl.Int64, "mean_tokens": pl.Float64}
+                 "n_correct": pl.Int64, "mean_tokens": pl.Float64,
+                 **{name: pl.Int64 for name in USAGE_FIELDS}}  # the problem's usage: greedy and sampled requests
 
 
 def evaluate_model(engine: Engine, problems: pl.DataFrame, *, prompt: Prompt, k: int, temperature: float,
@@ -51,7 +53,7 @@ def evaluate_model(engine: Engine, problems: pl.DataFrame, *, prompt: Prompt, k:
                         "greedy_answer": extract_answer(g[0].text), "greedy_correct": right[0],
                         "greedy_finish": g[0].finish_reason, "sample_answers": [extract_answer(c.text) for c in s],
                         "samples_correct": right[1:], "n_correct": sum(right[1:]),
-                        "mean_tokens": sum(c.n_tokens for c in s) / k})
+                        "mean_tokens": sum(c.n_tokens for c in s) / k, **asdict(Usage.of([g]) + Usage.of([s]))})
         return pl.DataFrame(out, schema=RESULT_SCHEMA)
 
     key = {**key, "engine": engine.name, "sampler": getattr(engine, "sampler", None), "results": RESULTS_VERSION,

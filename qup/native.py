@@ -7,11 +7,15 @@ from pathlib import Path
 
 import polars as pl
 
-from qup.engines import Engine, Sampling
+from qup.engines import Engine, Sampling, Usage
 from qup.grading import extract_answer, grade_many
 from qup.prompts import Prompt
 from qup.records import SAMPLE_SCHEMA, corpus_frame
 from qup.shards import run_sharded
+
+SAMPLES_VERSION = 2  # part of every shard's key: shards cached in an older layout are never read back
+# each sample row also carries its request's prompt tokens and retries (the same for the problem's k samples)
+SAMPLES_SCHEMA = {**SAMPLE_SCHEMA, "prompt_tokens": pl.Int64, "retries": pl.Int64}
 
 
 def sample_problems(engine: Engine, problems: pl.DataFrame, *, prompt: Prompt, k: int, sampling: Sampling,
@@ -29,15 +33,15 @@ def sample_problems(engine: Engine, problems: pl.DataFrame, *, prompt: Prompt, k
                 records.append({"problem_id": r["id"], "sample": j, "response": c.text,
                                 "answer": extract_answer(c.text), "gold": r["answer"], "n_tokens": c.n_tokens,
                                 "finish_reason": c.finish_reason, "engine": engine.name, "model": model["id"],
-                                "model_revision": model["revision"], "prompt": prompt.id})
+                                "model_revision": model["revision"], "prompt": prompt.id,
+                                "prompt_tokens": c.prompt_tokens, "retries": c.retries})
         verdicts = grade_many([(rec["response"], rec["gold"]) for rec in records])
         for rec, verdict in zip(records, verdicts):
             rec["correct"] = verdict
-        return pl.DataFrame(records, schema=SAMPLE_SCHEMA)
+        return pl.DataFrame(records, schema=SAMPLES_SCHEMA)
 
     key = {"model": model["revision"], "engine": engine.name, "sampler": getattr(engine, "sampler", None),
-           "prompt": prompt.id, "k": k,
-           "sampling": sampling.__dict__}
+           "prompt": prompt.id, "k": k, "sampling": sampling.__dict__, "samples": SAMPLES_VERSION}
     return run_sharded(rows, work, key=key, cache_dir=cache_dir, shard_size=shard_size, desc="native",
                        unit="sample", units_per_item=k)
 
@@ -78,3 +82,10 @@ def native_metrics(samples: pl.DataFrame, n_problems: int, k: int) -> dict:
         "no_answer": int(samples["answer"].is_null().sum()),
         "truncated": int((samples["finish_reason"] == "length").sum()),
     }
+
+
+def native_usage(samples: pl.DataFrame) -> Usage:
+    """Every sample a call; each problem's request (all its k samples) counted once for prompt and retries."""
+    requests = samples.filter(pl.col("sample") == 0)
+    return Usage(calls=samples.height, prompt_tokens=int(requests["prompt_tokens"].sum()),
+                 completion_tokens=int(samples["n_tokens"].sum()), retries=int(requests["retries"].sum()))

@@ -24,12 +24,17 @@ def shard_key(key: Any, items: Sequence[Any]) -> str:
 
 
 def run_sharded(items: Sequence[Any], work: Callable[[Sequence[Any]], pl.DataFrame], *, key: Any,
-                cache_dir: Path, shard_size: int, desc: str, unit: str = "item",
-                units_per_item: int = 1) -> pl.DataFrame:
-    """``work`` on each shard of ``items`` not already in ``cache_dir``; all shards concatenated in order."""
+                cache_dir: Path, shard_size: int, desc: str, unit: str = "item", units_per_item: int = 1,
+                guard: Callable[[Sequence[Any], list[pl.DataFrame]], None] | None = None) -> pl.DataFrame:
+    """``work`` on each shard of ``items`` not already in ``cache_dir``; all shards concatenated in order.
+
+    ``guard``, where given, sees each shard about to run and every finished shard's rows (cached ones
+    first) and may raise to stop the job; every shard finished until then stays cached.
+    """
     cache_dir.mkdir(parents=True, exist_ok=True)
     shards = [items[i:i + shard_size] for i in range(0, len(items), shard_size)]
     paths = [cache_dir / f"shard-{shard_key(key, shard)}.parquet" for shard in shards]
+    finished = [pl.read_parquet(p) for p in paths if p.exists()]
     done = sum(len(s) for s, p in zip(shards, paths) if p.exists())
     with progress(total=len(items) * units_per_item, initial=done * units_per_item, desc=desc, unit=unit) as bar:
         if done:
@@ -37,7 +42,11 @@ def run_sharded(items: Sequence[Any], work: Callable[[Sequence[Any]], pl.DataFra
         for shard, path in zip(shards, paths):
             if path.exists():
                 continue
-            write_parquet(work(shard), path)
+            if guard:
+                guard(shard, finished)
+            frame = work(shard)
+            write_parquet(frame, path)
+            finished.append(frame)
             bar.update(len(shard) * units_per_item)
     frames = [pl.read_parquet(p) for p in paths]
     return pl.concat(frames, how="vertical") if frames else pl.DataFrame()

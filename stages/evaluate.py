@@ -13,7 +13,7 @@ import polars as pl
 
 from qup import paths
 from qup.config import Params, load_params
-from qup.engines import make_engine
+from qup.engines import Usage, make_engine
 from qup.evaluation import accuracy_metrics, evaluate_model
 from qup.manifest import checkpoint_model, slm_entry
 from qup.prompts import load_prompt
@@ -43,6 +43,7 @@ def main(params: Params, name: str) -> None:
                 shard_size=cfg.shard_size, key={"checkpoint": revision}, training_seed=seed))
     results = pl.concat(results)
     metrics = {"checkpoint": name, **accuracy_metrics(results, cfg.k, seed=params.seed),
+               **Usage.from_rows(results).metrics(params.costs.prices.get(slm["id"])),
                "temperature": cfg.temperature, "seconds": round(time.perf_counter() - started, 1)}
     write_parquet(results, paths.eval_results(name))
     write_json(metrics, paths.eval_metrics(name))

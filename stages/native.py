@@ -10,7 +10,7 @@ from qup import paths
 from qup.config import Params, load_params
 from qup.engines import Sampling, make_engine
 from qup.manifest import slm_entry
-from qup.native import native_metrics, pick_native_corpus, sample_problems
+from qup.native import native_metrics, native_usage, pick_native_corpus, sample_problems
 from qup.prompts import load_prompt
 from qup.records import write_json, write_parquet
 
@@ -29,11 +29,14 @@ def main(params: Params) -> None:
     corpus = pick_native_corpus(samples, problems, rule=cfg.pick, seed=params.seed)
     write_parquet(samples, paths.NATIVE_SAMPLES)
     write_parquet(corpus, paths.corpus("native"))
-    metrics = {**native_metrics(samples, problems.height, cfg.k), "seconds": round(seconds, 1)}
+    usage = native_usage(samples).metrics(params.costs.prices.get(slm["id"]))
+    metrics = {**native_metrics(samples, problems.height, cfg.k), **usage, "engine": engine.name, "model": slm["id"],
+               "seconds": round(seconds, 1)}
     write_json(metrics, paths.NATIVE_METRICS)
     print(f"native: pass@1 {metrics['pass_at_1']:.3f}, pass@{cfg.k} {metrics['pass_at_k']:.3f}, "
           f"{metrics['shared_problems']} of {metrics['problems']} problems in the shared set, "
-          f"{metrics['no_answer']} outputs without an answer, {seconds:.0f}s")
+          f"{metrics['no_answer']} outputs without an answer, {metrics['prompt_tokens']:,} prompt and "
+          f"{metrics['completion_tokens']:,} completion tokens, {seconds:.0f}s")
 
 
 if __name__ == "__main__":

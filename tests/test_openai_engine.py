@@ -79,7 +79,8 @@ def test_retries_429_and_5xx_then_returns_every_sample(flaky, monkeypatch):
     conversations = [[{"role": "user", "content": "q1"}], [{"role": "user", "content": "q2"}]]
     out = engine.generate(conversations, 3, Sampling(temperature=1.0, max_new_tokens=16))
     assert [[c.text for c in s] for s in out] == [[f"q{k} -> {i}" for i in range(3)] for k in (1, 2)]
-    assert all(c.n_tokens == 4 and c.finish_reason == "stop" for s in out for c in s)
+    assert all(c.n_tokens == 4 and c.prompt_tokens == 3 and c.finish_reason == "stop" for s in out for c in s)
+    assert [s[0].retries for s in out] == [2, 0]  # the first request met both failures
     assert len(server.requests) == 4  # two failures, then one request per conversation
     path, auth, body = server.requests[-1]
     assert path == "/v1/chat/completions" and auth == "Bearer sk-secret-123"

@@ -8,14 +8,15 @@ at least once). Attempts that fall out are kept in an attempts table with their 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
+from qup.config import Price
 from qup.corpora.drift import edit_distance, verbatim_prefix
 from qup.corpora.judge import parse_judge_score
-from qup.engines import Engine, Sampling
+from qup.engines import USAGE_FIELDS, Engine, Sampling, Usage, count_tokens
 from qup.grading import extract_answer, grade_many
 from qup.prompts import Prompt
 from qup.records import corpus_frame
@@ -25,17 +26,60 @@ from qup.toy.parse import ToyParseError
 from qup.toy.world import ToyProblem
 
 DROP_REASONS = ("refused", "no_answer", "wrong_answer", "drift_guard")
+REPLIES_VERSION = 2  # part of every shard's key: shards cached in an older layout are never read back
+REPLY_SCHEMA = {"key": pl.String, "response": pl.String, "finish_reason": pl.String,
+                **{name: pl.Int64 for name in USAGE_FIELDS}}
+
+
+class BudgetExceeded(RuntimeError):
+    """The next shard would take the Oracle's spending past ``oracle.max_cost``."""
+
+
+def _usd(amount: float) -> str:
+    return f"${amount:,.2f}" if amount >= 1 else f"${amount:.4f}"
+
+
+@dataclass
+class Budget:
+    """What an Oracle stage has spent (every request it asked, or found cached) at ``price``
+    (a ``costs.prices`` entry; None: free), and the ``limit`` in USD it may not pass (None: none)."""
+
+    price: Price | None = None
+    limit: float | None = None
+    usage: Usage = Usage()
+
+    @property
+    def spent(self) -> float:
+        return self.usage.cost(self.price)
+
+    def check(self, finished: Usage, upcoming: Usage, *, desc: str, total: int) -> None:
+        """Raise ``BudgetExceeded`` when the ``upcoming`` shard could take the spending past the limit.
+
+        ``finished``: this step's requests so far; their mean cost estimates the shard's. Before any,
+        ``upcoming`` itself does: its prompts counted locally and every reply at max_new_tokens.
+        """
+        if self.limit is None:
+            return
+        per_call = (finished.cost(self.price) / finished.calls if finished.calls
+                    else upcoming.cost(self.price) / upcoming.calls)
+        spent, estimate = self.spent + finished.cost(self.price), per_call * upcoming.calls
+        if spent + estimate > self.limit:
+            raise BudgetExceeded(
+                f"stopped before passing oracle.max_cost {_usd(self.limit)}: {_usd(spent)} spent, and the next "
+                f"shard would cost about {_usd(estimate)}. {finished.calls} of {total} {desc} requests are done and "
+                f"cached (the rest would cost about {_usd(per_call * (total - finished.calls))})")
 
 
 @dataclass(frozen=True)
 class OracleCall:
-    """An engine serving the Oracle, and how to call it."""
+    """An engine serving the Oracle, how to call it, and the budget its requests count against."""
 
     engine: Engine
     model: dict
     sampling: Sampling
     cache_dir: Path
     shard_size: int
+    budget: Budget = field(default_factory=Budget)
 
 
 def source_traces(samples: pl.DataFrame, native: pl.DataFrame, rule: str) -> pl.DataFrame:
@@ -67,20 +111,35 @@ def source_traces(samples: pl.DataFrame, native: pl.DataFrame, rule: str) -> pl.
 
 
 def ask_oracle(call: OracleCall, prompt: Prompt, rows: list[dict], *, desc: str) -> pl.DataFrame:
-    """The Oracle's reply to ``prompt`` rendered with each row's fields; resumable by shard."""
-    fields = prompt.fields
+    """The Oracle's reply to ``prompt`` rendered with each row's fields, with each request's usage;
+    resumable by shard, and stopped before a shard that would pass the budget."""
+    if not rows:
+        return pl.DataFrame(schema=REPLY_SCHEMA)
+
+    def conversations(shard: list[dict]) -> list[list[dict]]:
+        return [[{"role": "user", "content": prompt.render(**{f: row[f] for f in prompt.fields})}] for row in shard]
 
     def work(shard: list[dict]) -> pl.DataFrame:
-        conversations = [[{"role": "user", "content": prompt.render(**{f: row[f] for f in fields})}] for row in shard]
-        replies = call.engine.generate(conversations, 1, call.sampling)
-        return pl.DataFrame({"key": [row["key"] for row in shard],
-                             "response": [r[0].text for r in replies],
-                             "finish_reason": [r[0].finish_reason for r in replies]},
-                            schema={"key": pl.String, "response": pl.String, "finish_reason": pl.String})
+        replies = call.engine.generate(conversations(shard), 1, call.sampling)
+        usage = [Usage.of([r]) for r in replies]
+        return pl.DataFrame({"key": [row["key"] for row in shard], "response": [r[0].text for r in replies],
+                             "finish_reason": [r[0].finish_reason for r in replies],
+                             **{name: [getattr(u, name) for u in usage] for name in USAGE_FIELDS}},
+                            schema=REPLY_SCHEMA)
+
+    def guard(shard: list[dict], finished: list[pl.DataFrame]) -> None:
+        worst = Usage(calls=len(shard), completion_tokens=len(shard) * call.sampling.max_new_tokens,
+                      prompt_tokens=sum(count_tokens(c[0]["content"]) for c in conversations(shard)))
+        done = sum((Usage.from_rows(frame) for frame in finished), Usage())
+        call.budget.check(done, worst, desc=desc, total=len(rows))
 
     key = {"engine": call.engine.name, "model": call.model["id"], "revision": call.model.get("revision"),
-           "prompt": prompt.id, "template": prompt.template, "sampling": call.sampling.__dict__}
-    return run_sharded(rows, work, key=key, cache_dir=call.cache_dir, shard_size=call.shard_size, desc=desc)
+           "prompt": prompt.id, "template": prompt.template, "sampling": call.sampling.__dict__,
+           "replies": REPLIES_VERSION}
+    replies = run_sharded(rows, work, key=key, cache_dir=call.cache_dir, shard_size=call.shard_size, desc=desc,
+                          guard=guard if call.budget.limit is not None else None)
+    call.budget.usage += Usage.from_rows(replies)
+    return replies
 
 
 def _toy_problem(row: dict) -> ToyProblem | None:
@@ -134,8 +193,7 @@ def judge_kept(call: OracleCall, prompt: Prompt, graded: pl.DataFrame) -> pl.Dat
     kept = graded.filter(pl.col("drop_reason").is_null())
     rows = [{"key": r["problem_id"], "question": r["question"], "trace": r["source_response"],
              "refined": r["response"]} for r in kept.iter_rows(named=True)]
-    replies = ask_oracle(call, prompt, rows, desc="judge") if rows else pl.DataFrame(
-        schema={"key": pl.String, "response": pl.String, "finish_reason": pl.String})
+    replies = ask_oracle(call, prompt, rows, desc="judge")
     scores = replies.select(pl.col("key").alias("problem_id"),
                             pl.col("response").map_elements(parse_judge_score, return_dtype=pl.Float64)
                             .alias("judge_score"))
@@ -187,13 +245,14 @@ def build_corpus(name: str, task_prompt: Prompt, call: OracleCall, targets: pl.D
     refining = "source_response" in targets.columns
     rows = [{"key": r["problem_id"], "question": r["question"], "trace": r.get("source_response")}
             for r in targets.iter_rows(named=True)]
-    replies = ask_oracle(call, task_prompt, rows, desc=name).rename({"key": "problem_id"})
+    replies = ask_oracle(call, task_prompt, rows, desc=name).rename({"key": "problem_id"}).drop("calls")
     graded = grade_attempts(targets.join(replies, on="problem_id", how="left"),
                             max_edit=max_edit if refining else None)
     if refining and judge_prompt is not None:
         graded = judge_kept(call, judge_prompt, graded)
     corpus = assemble(name, graded, call, task_prompt.id)
-    return corpus, graded.drop("meta"), corpus_metrics(name, graded, corpus, targets.height)
+    metrics = {**corpus_metrics(name, graded, corpus, targets.height), **call.budget.usage.metrics(call.budget.price)}
+    return corpus, graded.drop("meta"), metrics
 
 
 def build_reference(native: pl.DataFrame, problems: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, dict]:

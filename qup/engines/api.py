@@ -1,8 +1,10 @@
 """Any OpenAI-compatible endpoint: API Oracles, or a vLLM or SGLang server somewhere else.
 
 Requests go out concurrently (at most ``concurrency`` at once) through the official client,
-which retries 429s, 5xx and timeouts with exponential backoff and jitter. The API key is read
-from the environment variable named in params; it is never logged, stored or written.
+which retries 429s, 5xx and timeouts with exponential backoff and jitter; each completion carries
+its request's retries (the raw response's ``retries_taken``) and the server's token ``usage``.
+The API key is read from the environment variable named in params; it is never logged, stored or
+written.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from qup.engines import Completion, Conversation, EngineBase, Sampling, request_seed
+from qup.engines import Completion, Conversation, EngineBase, Sampling, count_tokens, request_seed
 from qup.progress import progress
 
 
@@ -58,17 +60,31 @@ class OpenAIEngine(EngineBase):
 
             async def one(conversation, seed):
                 async with limit:
-                    response = await client.chat.completions.create(
+                    raw = await client.chat.completions.with_raw_response.create(
                         model=self.model, messages=conversation, n=n, temperature=sampling.temperature,
                         top_p=sampling.top_p, max_tokens=sampling.max_new_tokens,
                         seed=request_seed(sampling.seed, seed, 0) if self.seeded else None)
                 bar.update(n)
-                choices = sorted(response.choices, key=lambda c: c.index)
-                tokens = response.usage.completion_tokens // max(1, len(choices)) if response.usage else 0
-                return [Completion(c.message.content or "", tokens, "length" if c.finish_reason == "length" else "stop")
-                        for c in choices]
+                return completions(conversation, raw.parse(), raw.retries_taken)
 
             try:
                 return list(await asyncio.gather(*(one(c, s) for c, s in zip(conversations, seeds))))
             finally:
                 await client.close()
+
+
+def completions(conversation: Conversation, response, retries: int) -> list[Completion]:
+    """A chat completion's choices, with the token counts of the server's ``usage`` (the completion
+    tokens split evenly over the choices), or counted locally where the server sends none."""
+    choices = sorted(response.choices, key=lambda c: c.index)
+    texts = [c.message.content or "" for c in choices]
+    if response.usage is not None:
+        prompt_tokens = response.usage.prompt_tokens
+        share, extra = divmod(response.usage.completion_tokens, max(1, len(choices)))
+        tokens = [share + (i < extra) for i in range(len(choices))]
+    else:
+        prompt_tokens = sum(count_tokens(m["content"]) for m in conversation)
+        tokens = [count_tokens(t) for t in texts]
+    return [Completion(text, n_tokens, "length" if c.finish_reason == "length" else "stop",
+                       prompt_tokens=prompt_tokens, retries=retries)
+            for c, text, n_tokens in zip(choices, texts, tokens)]

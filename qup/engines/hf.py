@@ -127,8 +127,8 @@ class HFEngine(EngineBase):
             logits = self.lm(input_ids=chosen[:, None], attention_mask=mask, position_ids=where,
                              use_cache=True, **{self._cache_arg: cache}).logits[:, -1, :]
         completions = []
-        for row in tokens:
+        for prompt, row in zip(prompts, tokens):
             stopped = bool(row) and row[-1] == eos
             text = self.tokenizer.decode(row[:-1] if stopped else row, skip_special_tokens=True)
-            completions.append(Completion(text, len(row), "stop" if stopped else "length"))
+            completions.append(Completion(text, len(row), "stop" if stopped else "length", prompt_tokens=len(prompt)))
         return completions

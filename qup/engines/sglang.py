@@ -99,7 +99,8 @@ class SGLangEngine(EngineBase):
                 payload["lora_path"] = [self.lora_name] * n
             outputs = post_json(f"{self.url}/generate", payload, self.request_timeout)
             return [Completion(o["text"], o["meta_info"]["completion_tokens"],
-                               "length" if o["meta_info"]["finish_reason"]["type"] == "length" else "stop")
+                               "length" if o["meta_info"]["finish_reason"]["type"] == "length" else "stop",
+                               prompt_tokens=len(ids))
                     for o in outputs]
 
         results = []

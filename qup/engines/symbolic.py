@@ -1,14 +1,15 @@
 """The toy world's Oracle as an engine: it reads the task and its inputs back out of the rendered
 prompt (any version of the ``synthesize``, ``refine``, ``style_aligned`` or ``judge`` templates),
 the problem's computation out of the question, and answers exactly. When it cannot read a trace it
-says so, with ``finish_reason`` ``"refused"``, instead of guessing.
+says so, with ``finish_reason`` ``"refused"``, instead of guessing. Having no tokenizer, it counts
+tokens with ``count_tokens`` (words, digit groups and symbols, close to a BPE tokenizer's count).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from qup.engines import Completion, Conversation, EngineBase, Sampling
+from qup.engines import Completion, Conversation, EngineBase, Sampling, count_tokens
 from qup.progress import progress
 from qup.prompts import Prompt, prompt_versions
 from qup.toy import oracle
@@ -44,13 +45,14 @@ class SymbolicEngine(EngineBase):
     def answer(self, conversation: Conversation) -> Completion:
         """The reply to the conversation's last user message."""
         text = next(m["content"] for m in reversed(conversation) if m["role"] == "user")
+        prompt_tokens = sum(count_tokens(m["content"]) for m in conversation)
         try:
             task, fields = self._task_of(text)
             problem: ToyProblem = parse_question(fields["question"])
-            reply = TASKS[task](problem, fields)
+            reply, finish = TASKS[task](problem, fields), "stop"
         except ToyParseError as err:
-            return Completion(f"I cannot do this: {err}", 0, "refused")
-        return Completion(reply, len(reply), "stop")
+            reply, finish = f"I cannot do this: {err}", "refused"
+        return Completion(reply, count_tokens(reply), finish, prompt_tokens=prompt_tokens)
 
     def generate(self, conversations: list[Conversation], n: int, sampling: Sampling,
                  seeds: list[int] | None = None) -> list[list[Completion]]:

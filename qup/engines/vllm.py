@@ -45,6 +45,7 @@ class VLLMEngine(EngineBase):
                                              top_p=sampling.top_p, max_tokens=sampling.max_new_tokens,
                                              seed=request_seed(sampling.seed, seed, j)))
         outputs = self.llm.generate(prompts, params, use_tqdm=self.progress, lora_request=self.lora)
-        flat = [Completion(o.text, len(o.token_ids), "length" if o.finish_reason == "length" else "stop")
+        flat = [Completion(o.text, len(o.token_ids), "length" if o.finish_reason == "length" else "stop",
+                           prompt_tokens=len(request.prompt_token_ids))
                 for request in outputs for o in request.outputs]
         return [flat[i * n:(i + 1) * n] for i in range(len(conversations))]

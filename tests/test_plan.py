@@ -1,0 +1,102 @@
+"""`qup plan`: calls, tokens, cost and GPU-hours of the stages about to run, checked on the figures a user reads."""
+
+import json
+
+import polars as pl
+import pytest
+
+from qup import paths, plan
+from qup.config import Params
+from qup.records import SAMPLE_SCHEMA, problems_frame
+
+GPT = {"prompt": 2.5, "completion": 10.0}  # USD per million tokens
+NUMINA_SIZED = {
+    "problems": {"source": "hf", "hf": {"preset": "numina"}, "n_train": 100_000, "n_test": 500},
+    "models": {"slm": {"name": "Qwen/Qwen2.5-1.5B-Instruct"}, "oracle": {"name": "gpt-4o"}},
+    "engines": {"slm": {"engine": "vllm"},
+                "oracle": {"engine": "openai", "openai": {"base_url": "https://api.openai.com/v1"}}},
+    "native": {"prompt": "solve", "max_new_tokens": 2048},
+    "oracle": {"max_new_tokens": 2048},
+    "costs": {"prices": {"gpt-4o": GPT}},
+}
+
+
+def rows_by_stage(result: plan.Plan) -> dict[str, plan.Row]:
+    return {row.stage: row for row in result.rows}
+
+
+def evaluated(params: Params) -> int:
+    """Test problems and benchmark problems each checkpoint answers."""
+    return params.problems.n_test + sum(b.max_problems or 0 for b in params.evaluate.benchmarks)
+
+
+def test_the_embedded_study_before_anything_ran(tmp_path):
+    params = Params()
+    result = plan.plan(params, plan.pipeline_stages(params), root=tmp_path)
+    rows = rows_by_stage(result)
+    assert rows["native"].calls == 600 * 8 and rows["native"].model == "toy"
+    assert rows["oracle_synth"].calls == 300  # 600 problems × the assumed solve rate 0.5
+    assert rows["oracle_refined"].calls == rows["style_aligned"].calls == 2 * 300  # and a judge call each
+    assert rows["evaluate_base"].calls == evaluated(params) * (1 + 6)
+    assert rows["evaluate@native"].calls == evaluated(params) * (1 + 6) * 3
+    assert rows["train@native"].calls == 300 * 3 and rows["score@native"].calls == 300 * 2
+    assert rows["problems"].calls == 0 and rows["problems"].note == "no model calls"
+    assert all(row.cost_usd == 0 for row in result.rows)  # nothing in costs.prices
+    assert rows["oracle_synth"].gpu_hours == 0 and rows["native"].gpu_hours > 0  # the symbolic Oracle needs no GPU
+    text = plan.render(result)
+    assert "4,800" in text and "solve rate assumed 0.50" in text and "questions: mean" in text
+    assert "from the toy world" in text
+
+
+def test_measured_lengths_and_solve_rate_come_from_the_samples_already_drawn(tmp_path):
+    for path, n in ((paths.TRAIN_PROBLEMS, 40), (paths.TEST_PROBLEMS, 10)):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        problems_frame([{"id": f"p{i}", "source": "t", "question": "Ana has 3 pens. How many?", "answer": "3"}
+                        for i in range(n)]).write_parquet(tmp_path / path)
+    samples = pl.DataFrame([{"problem_id": f"p{i}", "sample": j, "response": "3 + 0 = 3\nAnswer: 3", "n_tokens": 20,
+                             "correct": i < 30, "model": "toy"} for i in range(40) for j in range(8)],
+                           schema_overrides={k: v for k, v in SAMPLE_SCHEMA.items() if k in ("n_tokens", "sample")})
+    (tmp_path / paths.NATIVE_SAMPLES).parent.mkdir(parents=True)
+    samples.write_parquet(tmp_path / paths.NATIVE_SAMPLES)
+    rows = rows_by_stage(plan.plan(Params(), ["native", "oracle_synth"], root=tmp_path))
+    assert rows["native"].calls == 40 * 8 and rows["native"].completion_tokens == 40 * 8 * 20
+    assert rows["native"].prompt_tokens == 40 * 8  # a request per problem: Ana has 3 pens . How many ?
+    assert rows["oracle_synth"].calls == 30  # the problems the SLM solved
+
+
+def test_a_numina_sized_study_with_a_gpt_class_oracle_shows_its_cost(tmp_path):
+    params = Params.model_validate(NUMINA_SIZED)
+    result = plan.plan(params, plan.pipeline_stages(params), root=tmp_path)
+    rows = rows_by_stage(result)
+    assert rows["native"].calls == 100_000 * 8 and rows["native"].cost_usd == 0  # the SLM runs locally
+    assert rows["native"].completion_tokens == 100_000 * 8 * 1024  # max_new_tokens/2, assumed
+    synth = rows["oracle_synth"]
+    assert synth.model == "gpt-4o" and synth.calls == 50_000 and synth.gpu_hours == 0
+    assert synth.completion_tokens == 50_000 * 1024
+    assert synth.cost_usd == pytest.approx((synth.prompt_tokens * 2.5 + synth.completion_tokens * 10.0) / 1e6)
+    assert synth.cost_usd > 512  # the replies alone: 51.2M tokens at $10 per million
+    refined = rows["oracle_refined"]
+    assert refined.calls == 100_000 and refined.cost_usd > synth.cost_usd  # the judge's calls, longer prompts
+    text = plan.render(result)
+    oracle_cost = sum(rows[s].cost_usd for s in plan.ORACLE_TASKS)
+    assert f"${synth.cost_usd:,.2f}" in text and "total" in text and f"${oracle_cost:,.2f}" in text
+    assert "questions: assumed 100 tokens (hub dataset numina" in text
+
+
+def fake_dvc(status: dict):
+    dag = ['"problems";', '"models";', '"native";', '"oracle_synth";', '"report";', '"problems" -> "models";',
+           '"models" -> "native";', '"native" -> "oracle_synth";', '"oracle_synth" -> "report";']
+
+    def dvc(args, root):
+        return json.dumps(status) if args[0] == "status" else "strict digraph {\n" + "\n".join(dag) + "\n}\n"
+
+    return dvc
+
+
+def test_only_the_stages_dvc_finds_changed_and_those_downstream_are_planned(monkeypatch):
+    changed = {"native": [{"changed deps": {"params.yaml": {"native.k": "modified"}}}]}
+    monkeypatch.setattr(plan, "_dvc", fake_dvc(changed))
+    assert plan.stages_to_run() == ["native", "oracle_synth", "report"]
+    monkeypatch.setattr(plan, "_dvc", fake_dvc({}))
+    assert plan.stages_to_run() == []
+    assert plan.render(plan.plan(Params(), [])) == "Every stage is up to date: nothing will run."
