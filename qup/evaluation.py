@@ -19,6 +19,7 @@ from qup.prompts import Prompt
 from qup.shards import run_sharded
 from qup.stats import crossed_bootstrap, majority_correct, pass_at_k
 
+TEST_SPLIT = "test"  # the test split's name among the evaluation sets (the others: params evaluate.benchmarks)
 RESULTS_VERSION = 3  # part of every shard's key: shards cached in an older layout are never read back
 RESULT_SCHEMA = {"seed": pl.Int64, "problem_id": pl.String, "greedy_response": pl.String,
                  "greedy_answer": pl.String, "greedy_correct": pl.Boolean, "greedy_finish": pl.String,

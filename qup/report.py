@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from qup import paths
-from qup.evaluation import MEASURES, per_problem_scores, score_matrix
+from qup.evaluation import MEASURES, TEST_SPLIT, per_problem_scores, score_matrix
 from qup.stats import crossed_bootstrap, minimum_detectable_effect, paired_difference, spearman_interval
 from qup.verdict import ORACLE_CORPORA, adaptation, sentence
 
@@ -32,16 +32,13 @@ def _read(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-TEST = "test"  # the benchmark name of the test split's results
-
-
-def _read_results(path: Path, benchmark: str = TEST) -> pl.DataFrame:
+def _read_results(path: Path, benchmark: str = TEST_SPLIT) -> pl.DataFrame:
     """One evaluation's results on ``benchmark`` (results written before benchmarks existed are the test split's)."""
     if not path.exists():
         raise FileNotFoundError(f"{path}: missing; run the stage that writes it (dvc repro)")
     results = pl.read_parquet(path)
     if "benchmark" not in results.columns:
-        return results if benchmark == TEST else results.clear()
+        return results if benchmark == TEST_SPLIT else results.clear()
     return results.filter(pl.col("benchmark") == benchmark)
 
 
@@ -49,12 +46,12 @@ def benchmark_names(root: Path) -> list[str]:
     """The benchmarks the base SLM was evaluated on, the test split first."""
     results = pl.read_parquet(root / paths.eval_results("base"))
     if "benchmark" not in results.columns:
-        return [TEST]
+        return [TEST_SPLIT]
     names = list(dict.fromkeys(results["benchmark"].to_list()))
-    return [TEST, *(n for n in names if n != TEST)]
+    return [TEST_SPLIT, *(n for n in names if n != TEST_SPLIT)]
 
 
-def utility_matrices(root: Path, names: list[str], k: int, benchmark: str = TEST
+def utility_matrices(root: Path, names: list[str], k: int, benchmark: str = TEST_SPLIT
                      ) -> tuple[list[str], list[int], dict[str, dict]]:
     """Per evaluated model, each measure as a [seeds, problems] matrix over the same problems and seeds.
 

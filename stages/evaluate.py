@@ -1,5 +1,5 @@
 """DVC stages `evaluate_base` (the untouched SLM) and `evaluate@<corpus>` (its checkpoint of every
-training seed, in one process), on the test split.
+training seed, in one process), on the test split and every benchmark in params `evaluate.benchmarks`.
 
 Usage: ``python -m stages.evaluate base|<corpus>``.
 """
@@ -14,6 +14,7 @@ import polars as pl
 from qup import paths
 from qup.config import Params, load_params
 from qup.engines import Usage, make_engine
+from qup.evaluation import TEST_SPLIT as TEST
 from qup.evaluation import accuracy_metrics, evaluate_model
 from qup.manifest import checkpoint_model, slm_entry
 from qup.prompts import load_prompt
@@ -29,6 +30,7 @@ def main(params: Params, name: str) -> None:
     test = pl.read_parquet(paths.TEST_PROBLEMS)
     if cfg.max_problems is not None:
         test = test.head(cfg.max_problems)
+    sets = {TEST: test, **{b.name: pl.read_parquet(paths.benchmark(b.name)) for b in cfg.benchmarks}}
     slm = slm_entry()
     # the untouched SLM once; a corpus's checkpoint once per training seed
     runs = [(None, slm, None, slm["revision"])] if name == BASE else [
@@ -37,18 +39,26 @@ def main(params: Params, name: str) -> None:
     results = []
     for seed, model, adapter, revision in runs:
         with make_engine(params.engines.slm, model, adapter=adapter) as engine:
-            results.append(evaluate_model(
-                engine, test, prompt=load_prompt(params.native.prompt), k=cfg.k, temperature=cfg.temperature,
-                max_new_tokens=cfg.max_new_tokens, seed=params.seed, cache_dir=paths.cache("evaluate") / name,
-                shard_size=cfg.shard_size, key={"checkpoint": revision}, training_seed=seed))
+            for benchmark, problems in sets.items():
+                evaluated = evaluate_model(
+                    engine, problems, prompt=load_prompt(params.native.prompt), k=cfg.k, temperature=cfg.temperature,
+                    max_new_tokens=cfg.max_new_tokens, seed=params.seed,
+                    cache_dir=paths.cache("evaluate") / name / benchmark, shard_size=cfg.shard_size,
+                    key={"checkpoint": revision}, training_seed=seed)
+                results.append(evaluated.with_columns(pl.lit(benchmark).alias("benchmark")))
     results = pl.concat(results)
-    metrics = {"checkpoint": name, **accuracy_metrics(results, cfg.k, seed=params.seed),
+    on_test = results.filter(pl.col("benchmark") == TEST)
+    metrics = {"checkpoint": name, **accuracy_metrics(on_test, cfg.k, seed=params.seed),
+               "benchmarks": {b: accuracy_metrics(results.filter(pl.col("benchmark") == b), cfg.k, seed=params.seed)
+                              for b in sets if b != TEST},
                **Usage.from_rows(results).metrics(params.costs.prices.get(slm["id"])),
                "temperature": cfg.temperature, "seconds": round(time.perf_counter() - started, 1)}
     write_parquet(results, paths.eval_results(name))
     write_json(metrics, paths.eval_metrics(name))
+    others = "".join(f", {b} Avg@{cfg.k} {m['avg_at_k']['mean']:.3f}" for b, m in metrics["benchmarks"].items())
     print(f"evaluate@{name}: greedy {metrics['greedy_accuracy']['mean']:.3f}, "
-          f"Avg@{cfg.k} {metrics['avg_at_k']['mean']:.3f} ± {metrics['avg_at_k']['se']:.3f}, {metrics['seconds']}s")
+          f"Avg@{cfg.k} {metrics['avg_at_k']['mean']:.3f} ± {metrics['avg_at_k']['se']:.3f}{others}, "
+          f"{metrics['seconds']}s")
 
 
 if __name__ == "__main__":

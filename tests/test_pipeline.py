@@ -26,7 +26,8 @@ MINIATURE = {
     "native": {"k": 4, "max_new_tokens": 40, "shard_size": 8},
     "scoring": {"bootstrap": 20},
     "train": {"examples": None, "batch_size": 4, "threads": 1, "seeds": [0, 1]},
-    "evaluate": {"k": 2, "max_new_tokens": 60},
+    "evaluate": {"k": 2, "max_new_tokens": 60,
+                 "benchmarks": [{"name": "toy_ood", "preset": "toy_ood", "max_problems": 6}]},
 }
 
 
@@ -97,9 +98,14 @@ def test_repro_builds_the_study_and_exp_run_reruns_only_what_changed(study, tmp_
         evaluation = json.loads((study / f"metrics/eval/{name}.json").read_text())
         assert evaluation["n_test"] == 12 and evaluation["seeds"] == [0, 1]
         results = pl.read_parquet(study / f"data/eval/{name}.parquet")
-        assert results.height == 24 and results["sample_answers"].list.len().unique().to_list() == [2]
+        assert results.height == 24 + 12 and results["sample_answers"].list.len().unique().to_list() == [2]
+        assert results.filter(pl.col("benchmark") == "toy_ood").height == 12  # 6 problems x 2 seeds
+        assert evaluation["benchmarks"]["toy_ood"]["n_test"] == 6
+    decontamination = json.loads((study / "metrics/decontaminate.json").read_text())
+    assert decontamination["candidates"] == 40 and set(decontamination["by_benchmark"]) == {"test", "toy_ood"}
     summary = json.loads((study / "metrics/summary.json").read_text())
     assert set(summary["corpora"]) == set(CORPORA) and summary["verdict"].startswith("The paradox: this run")
+    assert list(summary["benchmarks"]["per_benchmark"]) == ["test", "toy_ood"]
     assert summary["seeds"] == [0, 1] and "p_value" in summary["corpora"]["oracle_synth"]["delta_vs_native"]
     assert (study / "reports/summary.md").read_text().count("|") > 50
     assert "up to date" in run(dvc + ["status"], study)
