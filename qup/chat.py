@@ -16,6 +16,11 @@ Conversation = list[Message]
 Side = Literal["left", "right"]
 
 
+# Templates that can think (Qwen3) render in non-thinking mode: the empty <think></think> block goes into the
+# generation prompt, so the model answers at once, and only its answer is generated, trained on and scored.
+TEMPLATE_OPTIONS = {"enable_thinking": False}
+
+
 class TemplateMismatch(ValueError):
     """The chat template renders the prompt differently once the response is appended."""
 
@@ -23,39 +28,50 @@ class TemplateMismatch(ValueError):
 def prompt_ids(tokenizer, conversation: Conversation) -> list[int]:
     """A prompt's token ids: the chat template applied once, ready for the assistant's answer."""
     return tokenizer.apply_chat_template(conversation, tokenize=True, add_generation_prompt=True,
-                                         return_dict=True)["input_ids"]
+                                         return_dict=True, **TEMPLATE_OPTIONS)["input_ids"]
 
 
 def conversation_ids(tokenizer, conversation: Conversation, response: str) -> list[int]:
     """The token ids of ``conversation`` followed by the assistant's ``response``."""
-    return tokenizer.apply_chat_template(conversation + [{"role": "assistant", "content": response}],
-                                         tokenize=True, return_dict=True)["input_ids"]
+    return tokenizer.apply_chat_template(_with_response(conversation, response), tokenize=True,
+                                         return_dict=True, **TEMPLATE_OPTIONS)["input_ids"]
+
+
+def _with_response(conversation: Conversation, response: str) -> Conversation:
+    return conversation + [{"role": "assistant", "content": response}]
 
 
 def response_span(tokenizer, conversation: Conversation, response: str) -> tuple[list[int], int]:
-    """The ids of prompt + response, and where the response starts (its end-of-turn token included).
+    """The ids of prompt + response, and where the response starts: the tokens a model writes after the
+    prompt, up to and including the end-of-turn (EOS) token it stops on.
 
-    Raises ``TemplateMismatch`` when the template does not render the prompt as a prefix of
-    prompt + response: then the response's tokens cannot be told apart from the prompt's.
+    The prompt's ids are exactly those the engines generate from (``prompt_ids``); what the template
+    renders after the prompt is tokenized on its own, as the model wrote it. Tokenizing the whole
+    text at once would let the prompt's last token merge with the response's first: under ChatML,
+    "assistant\\n" followed by a response that starts with "\\n\\n", "\\n " or two spaces. What a template
+    renders after the EOS (ChatML's "\\n") is never generated, so it is left out. Raises
+    ``TemplateMismatch`` when the template does not render the prompt as a prefix of prompt + response.
     """
-    prompt = prompt_ids(tokenizer, conversation)
-    full = conversation_ids(tokenizer, conversation, response)
-    if full[:len(prompt)] != prompt or len(full) <= len(prompt):
+    prompt_text = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True,
+                                                **TEMPLATE_OPTIONS)
+    full_text = tokenizer.apply_chat_template(_with_response(conversation, response), tokenize=False,
+                                              **TEMPLATE_OPTIONS)
+    if not full_text.startswith(prompt_text) or len(full_text) == len(prompt_text):
         raise TemplateMismatch("the chat template does not render the prompt as a prefix of prompt + response; "
                                "the response's tokens cannot be told apart from the prompt's")
-    return full, len(prompt)
+    prompt = prompt_ids(tokenizer, conversation)
+    reply = tokenizer(full_text[len(prompt_text):], add_special_tokens=False)["input_ids"]
+    if tokenizer.eos_token_id in reply:
+        reply = reply[:reply.index(tokenizer.eos_token_id) + 1]
+    return prompt + reply, len(prompt)
 
 
 def supervised_ids(tokenizer, conversation: Conversation, response: str, *,
                    loss_on_prompt: bool = False) -> tuple[list[int], list[int]]:
-    """Token ids and labels for training: -100 outside the assistant's turn unless ``loss_on_prompt``.
-
-    The assistant's tokens come from the template's ``{% generation %}`` markers.
-    """
-    encoded = tokenizer.apply_chat_template(conversation + [{"role": "assistant", "content": response}],
-                                            tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
-    ids = encoded["input_ids"]
-    return ids, [t if keep or loss_on_prompt else -100 for t, keep in zip(ids, encoded["assistant_masks"])]
+    """Token ids and labels for training: the response's tokens, as ``response_span`` finds them, are
+    their own labels; the prompt's are -100 unless ``loss_on_prompt``."""
+    ids, start = response_span(tokenizer, conversation, response)
+    return ids, ids if loss_on_prompt else [-100] * start + ids[start:]
 
 
 def pad(sequences: Sequence[Sequence[int]], value: int, side: Side = "right") -> torch.Tensor:

@@ -6,33 +6,44 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
+from qup import paths
 from qup.config import EngineParams, HFOptions, ModelRef, Params
 from qup.engines import Engine, Sampling, make_engine
 from qup.grading import is_correct
-from qup.manifest import directory_digest
+from qup.manifest import directory_digest, file_digest
 
 TOY = "toy"
+# the dtype a GGUF file is dequantised to; auto: float32, which holds the dequantised weights exactly
+GGUF_DTYPES = {"auto": "float32", "float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
 
 
 class ModelUnavailable(RuntimeError):
     """A model named in params cannot be found locally or on the hub."""
 
 
-def resolve_model(role: str, ref: ModelRef, *, timeout: float = 15.0) -> dict:
-    """A manifest entry (id, revision or commit hash, path, dtype) for a hub id or local path.
+def param_name(role: str) -> str:
+    """The params key that names the model of ``role``, for error messages."""
+    return "scoring.reward_models[].name" if role == "reward" else f"models.{role}.name"
 
-    Hub weights go to the Hugging Face cache, never into the DVC cache.
+
+def resolve_model(role: str, ref: ModelRef, *, timeout: float = 15.0, cache_dir: Path = paths.cache("models")) -> dict:
+    """A manifest entry (id, revision or content hash, path, dtype) for a hub id, a local directory or a GGUF file.
+
+    Hub weights go to the Hugging Face cache and GGUF conversions to ``cache_dir``, never into the DVC cache.
     """
     local = Path(ref.name).expanduser()
+    if local.is_file():
+        return resolve_gguf(role, local, ref.dtype, cache_dir)
     if local.is_dir():
         if not (local / "config.json").exists():
-            raise ModelUnavailable(f"models.{role}.name: {local} has no config.json; is it a saved model?")
+            raise ModelUnavailable(f"{param_name(role)}: {local} has no config.json; is it a saved model?")
         return {"role": role, "id": ref.name, "revision": directory_digest(local), "path": str(local.resolve()),
                 "dtype": ref.dtype, "source": "path"}
-    if ref.name.startswith((".", "/", "~")):
-        raise ModelUnavailable(f"models.{role}.name: local path {ref.name} does not exist")
+    if ref.name.startswith((".", "/", "~")) or ref.name.endswith(".gguf"):
+        raise ModelUnavailable(f"{param_name(role)}: local path {ref.name} does not exist")
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
@@ -42,12 +53,78 @@ def resolve_model(role: str, ref: ModelRef, *, timeout: float = 15.0) -> dict:
                                  allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"])
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as err:
         raise ModelUnavailable(
-            f"models.{role}.name: cannot resolve '{ref.name}' on the Hugging Face hub ({type(err).__name__}: "
-            f"{err}). Point models.{role}.name at a local directory holding the saved model instead, "
-            "or set HF_HUB_OFFLINE=1 to use what is already in the local hub cache."
+            f"{param_name(role)}: cannot resolve '{ref.name}' on the Hugging Face hub ({type(err).__name__}: "
+            f"{err}). Point {param_name(role)} at a local directory holding the saved model (or a GGUF file) "
+            "instead, or set HF_HUB_OFFLINE=1 to use what is already in the local hub cache."
         ) from err
     return {"role": role, "id": ref.name, "revision": Path(path).name, "path": path, "dtype": ref.dtype,
             "source": "hub"}
+
+
+def resolve_gguf(role: str, file: Path, dtype: str, cache_dir: Path) -> dict:
+    """A GGUF file's entry: pinned by the file's SHA-256, loaded from its safetensors conversion in ``cache_dir``.
+
+    The conversion is made once per (file content, dtype) and reused while the file's hash matches.
+    """
+    if file.suffix.lower() != ".gguf":
+        raise ModelUnavailable(f"{param_name(role)}: {file} is a file but not a .gguf one; name a GGUF file or a "
+                               "directory holding a saved model")
+    if role == "reward":
+        raise ModelUnavailable(f"{param_name(role)}: {file} is a GGUF file, which transformers loads as a causal LM "
+                               "only: a reward model needs its classification head, saved in a model directory")
+    digest = file_digest(file)
+    target = cache_dir / "gguf" / f"{digest[:16]}-{GGUF_DTYPES[dtype]}"
+    if not (target / "config.json").exists():
+        convert_gguf(file, target, GGUF_DTYPES[dtype], role)
+    return {"role": role, "id": str(file), "revision": digest, "path": str(target), "dtype": dtype, "source": "gguf"}
+
+
+def convert_gguf(file: Path, target: Path, dtype: str, role: str) -> None:
+    """Dequantise ``file`` into a safetensors model directory at ``target``: weights, config, tokenizer and
+    chat template, all read from the GGUF file. Written to a staging folder, then renamed into place."""
+    try:
+        import gguf  # noqa: F401
+    except ImportError as err:
+        raise ModelUnavailable(f"{param_name(role)}: {file} is a GGUF file; reading it needs the gguf package "
+                               "(pip install gguf)") from err
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        source = AutoModelForCausalLM.from_pretrained(file.parent, gguf_file=file.name, dtype=getattr(torch, dtype))
+        tokenizer = AutoTokenizer.from_pretrained(file.parent, gguf_file=file.name)
+    except (ValueError, KeyError, OSError, RuntimeError) as err:
+        raise ModelUnavailable(f"{param_name(role)}: transformers cannot convert the GGUF file {file} "
+                               f"({type(err).__name__}: {err})") from err
+    config = source.config
+    del config.quantization_config  # the weights are dequantised: the saved model is a plain one
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config, dtype=getattr(torch, dtype))
+    model.load_state_dict(source.state_dict(), assign=True)
+    model.tie_weights()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    staging.chmod(0o755)
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    (staging / "gguf_source.json").write_text(json.dumps({"gguf": str(file.resolve()), "dtype": dtype}) + "\n")
+    try:
+        staging.rename(target)
+    except OSError:  # another process converted it first
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def loadable(entry: dict) -> dict:
+    """``entry`` with its GGUF conversion rebuilt where the cache lost it (a fresh clone, a cleared
+    ``.qup-cache``); the GGUF file must still hash to the pinned revision."""
+    if entry.get("source") != "gguf" or Path(entry["path"]).is_dir():
+        return entry
+    again = resolve_model(entry["role"], ModelRef(name=entry["id"], dtype=entry["dtype"]),
+                          cache_dir=Path(entry["path"]).parent.parent)
+    if again["revision"] != entry["revision"]:
+        raise ModelUnavailable(f"{entry['id']}: its SHA-256 is {again['revision']}, but the manifest pinned "
+                               f"{entry['revision']}; rerun the models stage (dvc repro models)")
+    return again
 
 
 REMOTE_ENGINES = ("symbolic", "openai")  # engines that serve a model by name, with nothing to load here

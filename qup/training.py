@@ -1,7 +1,8 @@
 """A checkpoint per corpus: TRL's SFTTrainer on prompt-completion data, LoRA through PEFT or full.
 
-The prompt is the SLM's own solve prompt; the loss covers the completion only (TRL's
-completion-only loss). ``objective`` ``sft`` is plain cross-entropy; ``dft`` is Dynamic
+The prompt is the SLM's own solve prompt; the loss covers the completion only, tokenized by
+``qup.chat.supervised_ids`` as the engines generate it and the NLL scores it (TRL is handed the
+ids and labels). ``objective`` ``sft`` is plain cross-entropy; ``dft`` is Dynamic
 Fine-Tuning, each token's cross-entropy weighted by its detached probability (TRL's
 ``loss_type="dft"``). Every corpus trains on the same problems with the same steps, batch,
 learning rate and seed. Training curves go to dvclive; checkpoints let a crashed run resume.
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
+from qup.chat import supervised_ids
 from qup.config import TrainParams
 from qup.prompts import Prompt
 
@@ -53,6 +55,20 @@ def sft_dataset(corpus: pl.DataFrame, problem_ids: list[str], prompt: Prompt):
         {"prompt": [{"role": "user", "content": prompt.render(question=by_id[p]["question"])}],
          "completion": [{"role": "assistant", "content": by_id[p]["response"]}]}
         for p in problem_ids])
+
+
+def tokenized(dataset, tokenizer):
+    """Each prompt-completion row as ``input_ids`` and ``labels`` (-100 on the prompt), through the chat module.
+
+    TRL would tokenize prompt + completion as one text, so a completion starting with "\\n\\n" or two
+    spaces merges with ChatML's "assistant\\n" and trains on a prompt the model never sees; it would also
+    put the loss on the "\\n" ChatML renders after <|im_end|>, which the model never generates.
+    """
+    def encode(row: dict) -> dict:
+        ids, labels = supervised_ids(tokenizer, row["prompt"], row["completion"][0]["content"])
+        return {"input_ids": ids, "labels": labels}
+
+    return dataset.map(encode, remove_columns=dataset.column_names)
 
 
 def run_key(params: TrainParams, seed: int, base_revision: str, data: str) -> str:
@@ -163,8 +179,9 @@ def train_checkpoint(base_path: str, dataset, out_dir: Path, params: TrainParams
     callbacks = []
     if live:
         callbacks = [DVCLiveCallback(live=live), *([log_progress_callback()] if config.disable_tqdm else [])]
-    trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=lora_config(params) if params.method == "lora" else None, callbacks=callbacks)
+    trainer = SFTTrainer(model=model, args=config, train_dataset=tokenized(dataset, tokenizer),
+                         processing_class=tokenizer, callbacks=callbacks,
+                         peft_config=lora_config(params) if params.method == "lora" else None)
     if config.disable_tqdm:  # the printer would write every log dict (each step) to the log
         from transformers import PrinterCallback
 

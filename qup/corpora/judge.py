@@ -5,11 +5,16 @@ from __future__ import annotations
 import re
 
 _SCORE = r"([1-5](?:\.\d+)?)"
+# a fraction inside arithmetic ("2/5 * 40", "= 3/5", "3/5 of 60") is no score: SmolLM2 quotes the solutions it
+# judges, and their fractions would otherwise read as one
+_NOT_AFTER_AN_OPERATOR = r"(?<![\d.*×÷+\-=/^])(?<![*×÷+=/^]\s)"
+_NOT_BEFORE_AN_OPERAND = r"(?!\s*(?:[*×÷+\-=^/(\d]|\.\d|of\b))"
 _PATTERNS = [
     # Score: 4, **Score**: 4/5
     re.compile(rf"score\W{{0,4}}(?:is\W{{0,3}})?{_SCORE}(?!\d)(?:\s*/\s*5)?", re.IGNORECASE),
     re.compile(rf"\\boxed\{{\s*{_SCORE}\s*\}}"),
-    re.compile(rf"(?<![\d.]){_SCORE}\s*(?:/|out of)\s*5\b", re.IGNORECASE),  # 4/5, 4 out of 5
+    # 4/5, 4 out of 5
+    re.compile(rf"{_NOT_AFTER_AN_OPERATOR}{_SCORE}\s*(?:/|out of)\s*5\b{_NOT_BEFORE_AN_OPERAND}", re.IGNORECASE),
     re.compile(rf"rating\W{{0,4}}(?:is\W{{0,3}})?{_SCORE}(?!\d)", re.IGNORECASE),
 ]
 _BARE = re.compile(rf"\W*{_SCORE}\W*")

@@ -43,6 +43,18 @@ def join_steps(steps: list[str], separator: str) -> str:
     return "".join(f"{step}{separator}" for step in steps)
 
 
+def load_with_head(loader, path: str, **kwargs):
+    """``loader.from_pretrained(path)``, refusing a checkpoint that lacks weights the model needs: a causal LM
+    (a hub base model, a converted GGUF file) has no classification head, and transformers would give it a
+    random one whose scores are noise."""
+    model, info = loader.from_pretrained(path, output_loading_info=True, **kwargs)
+    if info["missing_keys"]:
+        raise ValueError(f"reward model {path}: its checkpoint has no {', '.join(sorted(info['missing_keys']))}, "
+                         "so that head would start random; a reward model needs a checkpoint saved with its "
+                         "classification head (a causal LM or a GGUF file has none)")
+    return model
+
+
 class HFOutcomeRewardModel:
     """A sequence classifier (one logit) loaded with ``AutoModelForSequenceClassification``."""
 
@@ -53,7 +65,7 @@ class HFOutcomeRewardModel:
         self.label, self.batch_size, self.progress = label, batch_size, progress
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModelForSequenceClassification.from_pretrained(path, dtype=dtype).to(self.device).eval()
+        self.model = load_with_head(AutoModelForSequenceClassification, path, dtype=dtype).to(self.device).eval()
         self.pad_id = self.model.config.pad_token_id
         if self.pad_id is None:
             raise ValueError(f"reward model {path}: its config has no pad_token_id, so the scored token is unknown")
@@ -94,7 +106,7 @@ class HFProcessRewardModel:
             raise ValueError(f"reward model {path}: step separator {step_separator!r} "
                              "is not one token of its vocabulary")
         loader = AutoModel if trust_remote_code else AutoModelForTokenClassification
-        self.model = loader.from_pretrained(path, dtype=dtype, trust_remote_code=trust_remote_code)
+        self.model = load_with_head(loader, path, dtype=dtype, trust_remote_code=trust_remote_code)
         self.model.to(self.device).eval()
         pad = self.tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else self.tokenizer.eos_token_id
