@@ -1,11 +1,11 @@
 """Adaptation cost: the SLM's per-token negative log-likelihood of a response given its prompt.
 
 The conversation goes through the model's chat template exactly as in training; only the
-response's tokens count (the assistant turn, its end-of-turn token included), never the
-prompt's. In process, batches are sorted by length; right padding needs no attention mask (a
-causal model never looks ahead at the padding), which keeps the fast causal attention path; left
-padding takes its position ids from the mask. No gradients are kept. On a GPU node the same
-figures come from an SGLang server's prompt logprobs.
+response's tokens count (what the model writes after the prompt, its end-of-turn token included:
+``qup.chat.response_span``), never the prompt's. In process, batches are sorted by length; right
+padding needs no attention mask (a causal model never looks ahead at the padding), which keeps
+the fast causal attention path; left padding takes its position ids from the mask. No gradients
+are kept. On a GPU node the same figures come from an SGLang server's prompt logprobs.
 """
 
 from __future__ import annotations
