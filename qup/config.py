@@ -434,8 +434,8 @@ class ParamsError(ValueError):
     """params.yaml is missing, unreadable or invalid."""
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
-    """Read and validate ``path``; errors name the file and each offending key."""
+def read_yaml(path: str | Path) -> dict:
+    """A YAML mapping from ``path``; errors name the file."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text()) or {}
@@ -443,10 +443,43 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raise ParamsError(f"{path}: no such file") from err
     except yaml.YAMLError as err:
         raise ParamsError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping of params, got {type(raw).__name__}")
+    return raw
+
+
+def merged(base: dict, overlay: dict) -> dict:
+    """``base`` with ``overlay`` on top: mappings merge key by key, anything else (lists too) replaces."""
+    out = dict(base)
+    for key, value in overlay.items():
+        out[key] = merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return out
+
+
+def overrides(overlay: dict, prefix: str = "") -> list[str]:
+    """An overlay as ``dvc exp run -S`` overrides, one per leaf (``key.path=value``, the value in YAML flow style)."""
+    flags = []
+    for key, value in overlay.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flags += overrides(value, f"{name}.")
+        else:
+            text = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
+            flags.append(f"{name}={text.removesuffix('...').strip()}")
+    return flags
+
+
+def load_params(path: str | Path = "params.yaml", overlays: list[str | Path] = ()) -> Params:
+    """Read and validate ``path``, with each overlay file (a preset) merged on top in order; errors name
+    the file and each offending key."""
+    raw = read_yaml(path)
+    for overlay in overlays:
+        raw = merged(raw, read_yaml(overlay))
+    where = " + ".join(str(p) for p in [path, *overlays])
     try:
         return Params.model_validate(raw)
     except ValidationError as err:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in err.errors()
         )
-        raise ParamsError(f"{path}: {problems}") from err
+        raise ParamsError(f"{where}: {problems}") from err

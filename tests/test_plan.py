@@ -1,6 +1,7 @@
 """`qup plan`: calls, tokens, cost and GPU-hours of the stages about to run, checked on the figures a user reads."""
 
 import json
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -100,3 +101,36 @@ def test_only_the_stages_dvc_finds_changed_and_those_downstream_are_planned(monk
     monkeypatch.setattr(plan, "_dvc", fake_dvc({}))
     assert plan.stages_to_run() == []
     assert plan.render(plan.plan(Params(), [])) == "Every stage is up to date: nothing will run."
+
+
+def test_plan_and_preset_commands_on_the_study_preset(monkeypatch):
+    from typer.testing import CliRunner
+
+    from qup.cli import app
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    runner = CliRunner()
+    planned = runner.invoke(app, ["plan", "--all", "--preset", "presets/study-gpt4o.yaml"])
+    assert planned.exit_code == 0, planned.output
+    synth = next(line for line in planned.output.splitlines() if line.startswith("oracle_synth"))
+    assert "gpt-4o" in synth and "$0.00" not in synth  # a priced API Oracle costs money
+    assert "800,000" in next(line for line in planned.output.splitlines() if line.startswith("native"))
+    shown = runner.invoke(app, ["preset", "presets/study-gpt4o.yaml"])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.startswith("dvc exp run -n study-gpt4o -S ")
+    assert "costs.prices.gpt-4o.prompt=2.5" in shown.output and "problems.n_train=100000" in shown.output
+    assert "'evaluate.benchmarks=[{name: gsm8k, preset: gsm8k}" in shown.output
+    bad = runner.invoke(app, ["preset", "params.yaml", "--name", "x"])  # a whole params file is a valid overlay
+    assert bad.exit_code == 0
+
+
+def test_a_preset_with_an_unknown_key_fails_naming_it(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from qup.cli import app
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    overlay = tmp_path / "typo.yaml"
+    overlay.write_text("native: {kk: 3}\n")
+    result = CliRunner().invoke(app, ["preset", str(overlay)])
+    assert result.exit_code == 2 and "native.kk" in result.output

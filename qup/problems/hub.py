@@ -12,19 +12,19 @@ PRESETS = {
                "columns": {"type": "source"}},
 }
 
-# evaluation benchmarks, as the field's evaluation suites (Qwen2.5-Math's, lighteval) load them
+# evaluation benchmarks, as the field's evaluation suites (Qwen2.5-Math's, lighteval) load them; size: their rows
 BENCHMARKS = {
-    "gsm8k": {"dataset": "openai/gsm8k", "config": "main", "split": "test", "shape": "gsm8k"},
-    "math500": {"dataset": "HuggingFaceH4/MATH-500", "config": None, "split": "test", "shape": "math",
+    "gsm8k": {"size": 1319, "dataset": "openai/gsm8k", "config": "main", "split": "test", "shape": "gsm8k"},
+    "math500": {"size": 500, "dataset": "HuggingFaceH4/MATH-500", "config": None, "split": "test", "shape": "math",
                 "columns": {"answer": "answer", "id": "unique_id", "type": "subject"}},
-    "aime24": {"dataset": "HuggingFaceH4/aime_2024", "config": None, "split": "train", "shape": "columns",
-               "columns": {"question": "problem", "solution": "solution"}},
-    "aime25": {"dataset": "math-ai/aime25", "config": None, "split": "test", "shape": "columns",
+    "aime24": {"size": 30, "dataset": "HuggingFaceH4/aime_2024", "config": None, "split": "train",
+               "shape": "columns", "columns": {"question": "problem", "solution": "solution"}},
+    "aime25": {"size": 30, "dataset": "math-ai/aime25", "config": None, "split": "test", "shape": "columns",
                "columns": {"question": "problem"}},
-    "amc23": {"dataset": "math-ai/amc23", "config": None, "split": "test", "shape": "columns", "columns": {}},
-    "minerva": {"dataset": "math-ai/minervamath", "config": None, "split": "test", "shape": "columns", "columns": {}},
-    "olympiadbench": {"dataset": "math-ai/olympiadbench", "config": None, "split": "test", "shape": "columns",
-                      "columns": {"answer": "final_answer"}},
+    "amc23": {"size": 40, "dataset": "math-ai/amc23", "config": None, "split": "test", "shape": "columns"},
+    "minerva": {"size": 272, "dataset": "math-ai/minervamath", "config": None, "split": "test", "shape": "columns"},
+    "olympiadbench": {"size": 675, "dataset": "math-ai/olympiadbench", "config": None, "split": "test",
+                      "shape": "columns", "columns": {"answer": "final_answer"}},
 }
 
 
