@@ -107,3 +107,42 @@ def test_math_train_against_math500_at_8_grams_drops_what_it_reports():
     for row in drops.iter_rows(named=True):  # every drop names an n-gram that really is in both
         assert row["ngram"] in grams and row["ngram"] in word_ngrams(row["question"], 8)
     assert not set(clean["id"]) & set(drops["problem_id"])
+
+
+class GoldKnowingEngine:
+    """Answers MATH-500 problems like a model that knows the gold of every other problem: right (in an
+    equivalent LaTeX form, boxed) on even rows, another problem's gold on odd ones."""
+
+    name = "gold-knowing"
+    model = "scripted"
+
+    def __init__(self, problems: pl.DataFrame):
+        self.gold = dict(zip(problems["question"], problems["answer"]))
+        self.order = list(problems["question"])
+
+    def generate(self, conversations, n, sampling, seeds=None):
+        from qup.engines import Completion
+
+        replies = []
+        for conversation in conversations:
+            question = next(q for q in self.order if q in conversation[-1]["content"])
+            row = self.order.index(question)
+            answer = self.gold[question] if row % 2 == 0 else self.gold[self.order[(row + 1) % len(self.order)]]
+            answer = answer.replace("\\dfrac", "\\frac")
+            replies.append([Completion(f"Reasoning.\nSo the answer is $\\boxed{{{answer}}}$.", 12, "stop")] * n)
+        return replies
+
+
+def test_evaluation_on_math500_rows_grades_their_real_answers(tmp_path):
+    from qup.evaluation import accuracy_metrics, evaluate_model
+    from qup.prompts import load_prompt
+
+    problems, _ = build_benchmark(math500_ref(), Params())
+    problems = problems.unique(subset="answer", keep="first", maintain_order=True).head(24)
+    results = evaluate_model(GoldKnowingEngine(problems), problems, prompt=load_prompt("solve"), k=2,
+                             temperature=1.0, max_new_tokens=64, seed=0, cache_dir=tmp_path, shard_size=10,
+                             key={"checkpoint": "scripted"})
+    right = results["greedy_correct"].to_list()
+    assert right == [i % 2 == 0 for i in range(24)]
+    metrics = accuracy_metrics(results, 2, resamples=100)
+    assert metrics["n_test"] == 24 and metrics["avg_at_k"]["mean"] == pytest.approx(0.5)
