@@ -246,6 +246,7 @@ def preset(
     overlay: Path = typer.Argument(..., help="A params overlay, e.g. presets/study-gpt4o.yaml."),
     run: bool = typer.Option(False, "--run", help="Run it: dvc exp run with -S for every leaf."),
     name: str = typer.Option(None, help="The experiment's name (default: the file's stem)."),
+    set_: list[str] = typer.Option([], "--set", help="KEY=VALUE on top of the overlay (repeatable)."),
 ) -> None:
     """A params overlay as a DVC experiment: prints (or, with --run, runs) `dvc exp run -S ...`."""
     import shlex
@@ -256,7 +257,9 @@ def preset(
 
     try:
         load_params(overlays=[overlay])  # fail here, with the key named, rather than inside DVC
-        flags = [arg for flag in overrides(read_yaml(overlay)) for arg in ("-S", flag)]
+        given = {flag.split("=", 1)[0] for flag in set_}
+        leaves = [flag for flag in overrides(read_yaml(overlay)) if flag.split("=", 1)[0] not in given]
+        flags = [arg for flag in [*leaves, *set_] for arg in ("-S", flag)]
     except ParamsError as err:
         raise fail(str(err)) from err
     command = [sys.executable, "-m", "dvc", "exp", "run", "-n", name or overlay.stem, *flags]

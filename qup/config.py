@@ -133,6 +133,18 @@ class ToyRMParams(Strict):
         return self
 
 
+class HeadRMParams(Strict):
+    """The reward model ``slm_head``: the SLM's frozen body with a linear head fitted on its own graded native
+    samples (see qup/scoring/head_rm.py)."""
+
+    max_samples: int = Field(512, ge=2)  # right and wrong samples, balanced
+    held_out: float = Field(0.2, ge=0, lt=1)  # share kept out of the fit, for its right-over-wrong figure
+    l2: float = Field(1e-3, ge=0)
+    max_length: int = Field(1024, ge=16)
+    batch_size: int = Field(8, ge=1)
+    threads: int = Field(2, ge=1)
+
+
 class EvalParams(Strict):
     k: int = Field(8, ge=1)
     temperature: float = Field(1.0, ge=0)
@@ -145,6 +157,7 @@ class ModelsParams(Strict):
     oracle: ModelRef = ModelRef(name="symbolic")  # symbolic (toy world) | a hub id | a local directory | an API model
     toy_slm: ToySLMParams = ToySLMParams()
     toy_rm: ToyRMParams = ToyRMParams()
+    head_rm: HeadRMParams = HeadRMParams()
     eval: EvalParams = EvalParams()
 
 
@@ -273,7 +286,9 @@ class OracleParams(Strict):
 class RewardModelRef(Strict):
     """One reward model the score stages run: an ORM or a PRM, through transformers or SGLang."""
 
-    name: str = "toy"  # toy (trained by the reward_model stage) | a hub id | a local directory
+    # toy (the toy world's, trained by the reward_model stage) | slm_head (the SLM with a head fitted on its graded
+    # samples by the reward_model stage) | a hub id | a local directory
+    name: str = "toy"
     label: str | None = None  # names its columns and metrics; None: from the name
     revision: str | None = None
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"

@@ -21,7 +21,8 @@ BENCHMARKS = DATA / "benchmarks"
 MODELS = DATA / "models"
 MANIFEST = MODELS / "manifest.json"
 NATIVE_SAMPLES = DATA / "samples/native.parquet"
-REWARD_MODEL = DATA / "reward_model"
+REWARD_MODEL = DATA / "reward_model"  # the toy reward model; the slm_head one in its folder SLM_HEAD_RM
+SLM_HEAD_RM = REWARD_MODEL / "slm_head"
 
 PROBLEMS_METRICS = METRICS / "problems.json"
 BENCHMARKS_METRICS = METRICS / "benchmarks.json"

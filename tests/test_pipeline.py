@@ -46,8 +46,8 @@ def run(cmd: list[str], cwd: Path) -> str:
     return done.stdout + done.stderr
 
 
-@pytest.fixture
-def study(tmp_path):
+def make_study(tmp_path: Path, change: dict) -> Path:
+    """A git + DVC copy of the repo's code (no outputs) with ``change`` merged into its params.yaml."""
     copy = tmp_path / "study"
     tracked = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
                              text=True, check=True).stdout.split()
@@ -59,7 +59,7 @@ def study(tmp_path):
         if (REPO / name).is_file():
             shutil.copy2(REPO / name, target)
     params = yaml.safe_load((copy / "params.yaml").read_text())
-    (copy / "params.yaml").write_text(yaml.safe_dump(merge(params, MINIATURE)))
+    (copy / "params.yaml").write_text(yaml.safe_dump(merge(params, change)))
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
     run(["git", "init", "-q"], copy)
     if not (copy / ".dvc").exists():
@@ -67,6 +67,11 @@ def study(tmp_path):
     run(git + ["add", "-A"], copy)
     run(git + ["commit", "-qm", "miniature"], copy)
     return copy
+
+
+@pytest.fixture
+def study(tmp_path):
+    return make_study(tmp_path, MINIATURE)
 
 
 CORPORA = ("native", "oracle_refined", "oracle_synth", "style_aligned", "reference")

@@ -28,6 +28,8 @@ def reward_model_location(ref: RewardModelRef) -> tuple[str, str]:
     """Where a reward model's weights are, and the revision that keys its cached scores."""
     if ref.name == "toy":
         return str(paths.REWARD_MODEL), directory_digest(paths.REWARD_MODEL)
+    if ref.name == "slm_head":
+        return str(paths.SLM_HEAD_RM), directory_digest(paths.SLM_HEAD_RM)
     entry = resolve_model("reward", ModelRef(name=ref.name, revision=ref.revision, dtype=ref.dtype))
     return entry["path"], entry["revision"]
 

