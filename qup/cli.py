@@ -227,6 +227,7 @@ def plan(
     all_stages: bool = typer.Option(False, "--all", help="Every stage, as if nothing had run yet."),
     preset: list[Path] = typer.Option([], help="A params overlay on params.yaml (repeatable), e.g. "
                                                 "presets/study-gpt4o.yaml."),
+    set_: list[str] = typer.Option([], "--set", help="KEY=VALUE on top (repeatable)."),
 ) -> None:
     """Before running: per stage about to run, model calls, prompt and completion tokens, cost at
     costs.prices and GPU-hours at costs.gpu_tokens_per_second."""
@@ -234,11 +235,11 @@ def plan(
     from qup.config import ParamsError, load_params
 
     try:
-        params = load_params(overlays=preset)
+        params = load_params(overlays=preset, sets=set_)
         stages = planning.pipeline_stages(params) if all_stages else planning.stages_to_run()
-    except (ParamsError, RuntimeError) as err:
+        typer.echo(planning.render(planning.plan(params, stages)))
+    except (ParamsError, RuntimeError, FileNotFoundError) as err:
         raise fail(str(err)) from err
-    typer.echo(planning.render(planning.plan(params, stages)))
 
 
 @app.command()
@@ -256,7 +257,7 @@ def preset(
     from qup.config import ParamsError, load_params, overrides, read_yaml
 
     try:
-        load_params(overlays=[overlay])  # fail here, with the key named, rather than inside DVC
+        load_params(overlays=[overlay], sets=set_)  # fail here, with the key named, rather than inside DVC
         given = {flag.split("=", 1)[0] for flag in set_}
         leaves = [flag for flag in overrides(read_yaml(overlay)) if flag.split("=", 1)[0] not in given]
         flags = [arg for flag in [*leaves, *set_] for arg in ("-S", flag)]

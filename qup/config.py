@@ -484,13 +484,29 @@ def overrides(overlay: dict, prefix: str = "") -> list[str]:
     return flags
 
 
-def load_params(path: str | Path = "params.yaml", overlays: list[str | Path] = ()) -> Params:
-    """Read and validate ``path``, with each overlay file (a preset) merged on top in order; errors name
-    the file and each offending key."""
+def assignments(flags: list[str]) -> dict:
+    """``key.path=value`` overrides (as ``dvc exp run -S`` takes them, values in YAML) as a nested overlay."""
+    overlay: dict = {}
+    for flag in flags:
+        key, sep, value = flag.partition("=")
+        if not sep or not key:
+            raise ParamsError(f"{flag!r}: expected KEY=VALUE, e.g. native.k=8")
+        *parents, leaf = key.split(".")
+        node = overlay
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
+    return overlay
+
+
+def load_params(path: str | Path = "params.yaml", overlays: list[str | Path] = (), sets: list[str] = ()) -> Params:
+    """Read and validate ``path``, with each overlay file (a preset) merged on top in order, then the ``sets``
+    (``key.path=value``); errors name the file and each offending key."""
     raw = read_yaml(path)
     for overlay in overlays:
         raw = merged(raw, read_yaml(overlay))
-    where = " + ".join(str(p) for p in [path, *overlays])
+    raw = merged(raw, assignments(list(sets)))
+    where = " + ".join(str(p) for p in [path, *overlays, *sets])
     try:
         return Params.model_validate(raw)
     except ValidationError as err:
