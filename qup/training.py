@@ -198,6 +198,10 @@ def train_checkpoint(base_path: str, dataset, out_dir: Path, params: TrainParams
         staging.rename(out_dir)
     if live:
         live.end()
-    return {"train_loss": result.training_loss, "steps": result.global_step, "resumed_from": last,
+    # the mean logged loss of every step, those before a resume included (the trainer's own figure covers only
+    # the steps this process ran: 0.0 when it resumed from a finished run)
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    return {"train_loss": sum(losses) / len(losses) if losses else result.training_loss,
+            "steps": result.global_step, "resumed_from": last,
             "train_seconds": round(result.metrics.get("train_runtime", 0.0), 1),
             "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)}

@@ -93,6 +93,10 @@ def test_a_corpus_trains_to_a_lora_adapter_with_curves_and_a_rerun_resumes(train
     metrics = json.loads((training_world / "metrics/train/native.json").read_text())
     assert metrics["steps"] == 6 and metrics["examples"] == 6 and metrics["method"] == "lora"
     assert (training_world / "dvclive/train/native/seed-0/plots/metrics/train/loss.tsv").exists()
+    _run([sys.executable, "-m", "stages.train", "native"], training_world)  # again: every step is in the cache
+    again = json.loads((training_world / "metrics/train/native.json").read_text())
+    assert again["per_seed"]["0"]["resumed_from"] and again["steps"] == 6
+    assert again["train_loss"] == pytest.approx(metrics["train_loss"]) and again["train_loss"] > 0
 
 
 @pytest.mark.slow
