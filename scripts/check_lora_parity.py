@@ -2,14 +2,19 @@
 
 A known trap (SGLang issue 1519, vLLM issue 5148): an adapter applied per request can decode
 differently from the same adapter merged into the weights. This builds a LoRA adapter with random,
-non-zero weights on MODEL (so that it changes the outputs), then decodes 8 prompts greedily with
-qup's hf engine (adapter merged) and with SGLang serving the adapter per request (--lora-paths),
-and prints, per prompt, whether the two texts are equal and where they first differ.
+non-zero weights on MODEL (so that it changes the outputs), then decodes 8 prompts greedily:
 
-    python scripts/check_lora_parity.py MODEL_DIR --serving-python .venv-serve/bin/python [--device cpu]
+- ``--engine sglang``: qup's hf engine (adapter merged) against SGLang serving the adapter per
+  request (``--lora-paths``);
+- ``--engine vllm``: vLLM's server with the adapter per request (``--lora-modules``, what
+  ``LoRARequest`` does offline) against the same server build serving the merged weights, so that
+  both sides share vLLM's dtype and kernels.
 
-Exit status 0: every prompt decoded the same; 1: some differ; the server's error is printed if SGLang
-cannot serve the adapter.
+    python scripts/check_lora_parity.py MODEL_DIR --serving-python .venv-serve/bin/python [--engine vllm]
+
+It prints, per prompt, whether the two texts are equal and where they first differ. Exit status 0:
+every prompt decoded the same; 1: some differ; 2: the server could not serve the adapter (its error
+is printed).
 """
 
 from __future__ import annotations
@@ -41,6 +46,32 @@ def random_adapter(model_dir: str, out: Path, seed: int = 0) -> Path:
     return out
 
 
+def merged_copy(model_dir: str, adapter: str, out: Path) -> Path:
+    """MODEL with the adapter merged into its weights, saved with its tokenizer."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    PeftModel.from_pretrained(model, adapter).merge_and_unload().save_pretrained(out)
+    AutoTokenizer.from_pretrained(model_dir).save_pretrained(out)
+    return out
+
+
+def vllm_texts(model: str, python: str, conversations, sampling, *, served_name: str, extra: list[str]) -> list[str]:
+    """Greedy texts from vLLM's OpenAI-compatible server for ``model`` (bfloat16, as on CPU)."""
+    from qup.engines.api import OpenAIEngine
+    from qup.engines.server import ManagedServer, free_port, vllm_server_command
+
+    port = free_port()
+    cmd = vllm_server_command(model, python=python, port=port, dtype="bfloat16", gpu_memory_utilization=0.1,
+                              extra_args=extra)
+    with ManagedServer(cmd, port, startup_timeout=600, env={"VLLM_CPU_KVCACHE_SPACE": "1"}) as server:
+        engine = OpenAIEngine(served_name, base_url=f"{server.url}/v1", api_key_env=None, seeded=False,
+                              progress=False)
+        return [c[0].text for c in engine.generate(conversations, 1, sampling)]
+
+
 def first_difference(a: str, b: str) -> int | None:
     return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), None if len(a) == len(b) else min(len(a), len(b)))
 
@@ -50,6 +81,7 @@ def main() -> int:
     parser.add_argument("model")
     parser.add_argument("--serving-python", required=True)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--engine", choices=["sglang", "vllm"], default="sglang")
     parser.add_argument("--max-new-tokens", type=int, default=48)
     args = parser.parse_args()
     from qup.engines.hf import HFEngine
@@ -60,24 +92,33 @@ def main() -> int:
     sampling = Sampling(temperature=0.0, max_new_tokens=args.max_new_tokens, seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         adapter = str(random_adapter(args.model, Path(tmp) / "adapter"))
-        with HFEngine(args.model, dtype="float32", adapter=adapter, progress=False) as engine:
-            merged = [c[0].text for c in engine.generate(conversations, 1, sampling)]
         with HFEngine(args.model, dtype="float32", progress=False) as engine:
             base = [c[0].text for c in engine.generate(conversations, 1, sampling)]
         try:
-            with SGLangEngine(args.model, python=args.serving_python, device=args.device, adapter=adapter,
-                              mem_fraction=0.1, extra_args=["--skip-server-warmup"], startup_timeout=600,
-                              progress=False) as engine:
-                served = [c[0].text for c in engine.generate(conversations, 1, sampling)]
+            if args.engine == "vllm":
+                merged_dir = str(merged_copy(args.model, adapter, Path(tmp) / "merged"))
+                merged = vllm_texts(merged_dir, args.serving_python, conversations, sampling,
+                                    served_name=merged_dir, extra=[])
+                served = vllm_texts(args.model, args.serving_python, conversations, sampling, served_name="adapter",
+                                    extra=["--enable-lora", "--lora-modules", f"adapter={adapter}",
+                                           "--max-lora-rank", "8"])
+            else:
+                with HFEngine(args.model, dtype="float32", adapter=adapter, progress=False) as engine:
+                    merged = [c[0].text for c in engine.generate(conversations, 1, sampling)]
+                with SGLangEngine(args.model, python=args.serving_python, device=args.device, adapter=adapter,
+                                  mem_fraction=0.1, extra_args=["--skip-server-warmup"], startup_timeout=600,
+                                  progress=False) as engine:
+                    served = [c[0].text for c in engine.generate(conversations, 1, sampling)]
         except Exception as err:  # the server's own words are the finding
-            print(f"SGLang could not serve the adapter: {type(err).__name__}: {err}")
+            print(f"{args.engine} could not serve the adapter: {type(err).__name__}: {err}")
             return 2
     same = 0
     for question, m, s, b in zip(QUESTIONS, merged, served, base):
         where = first_difference(m, s)
         same += where is None
-        print(f"{'same' if where is None else f'differs at char {where}'}; adapter changes the output: {m != b}; "
-              f"{question[:40]!r}\n  merged: {m[:80]!r}\n  served: {s[:80]!r}")
+        verdict = "same" if where is None else f"differs at char {where}"
+        print(f"{verdict}; unlike the base model (hf, float32): {m != b}; {question[:40]!r}\n"
+              f"  merged: {m[:80]!r}\n  served: {s[:80]!r}")
     print(f"{same} of {len(QUESTIONS)} prompts decode the same (greedy, {args.max_new_tokens} new tokens)")
     return 0 if same == len(QUESTIONS) else 1
 
