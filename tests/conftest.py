@@ -7,8 +7,17 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 import pytest  # noqa: E402
 
 from qup.config import ToySLMParams  # noqa: E402
+from qup.package_data import package_file  # noqa: E402
 from qup.toy.tokenizer import build_char_tokenizer  # noqa: E402
 from qup.toy.train_slm import build_model  # noqa: E402
+
+
+def installed_file(package: str, relative: str):
+    """A file inside an installed package; the test is skipped when the package is missing."""
+    try:
+        return package_file(package, relative)
+    except ModuleNotFoundError as err:
+        pytest.skip(str(err))
 
 
 def save_untrained_slm(path, **params):

