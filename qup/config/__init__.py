@@ -1,0 +1,126 @@
+"""Typed, validated params: the one place that reads ``params.yaml``, a module per section.
+
+The defaults equal params.yaml (a test holds them together), so ``Params()`` is the embedded
+study and a test can build a variant with ``model_copy``. Every section's class is importable
+from here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from qup.config.base import Strict
+from qup.config.corpora import NativeParams, OracleParams, OraclePrompts
+from qup.config.costs import CostParams, Price
+from qup.config.engines import (
+    EngineParams,
+    EnginesParams,
+    HFOptions,
+    OpenAIOptions,
+    SGLangOptions,
+    SymbolicOptions,
+    VLLMOptions,
+)
+from qup.config.evaluation import BENCHMARK_PRESETS, BenchmarkRef, EvaluateParams
+from qup.config.models import EvalParams, HeadRMParams, ModelRef, ModelsParams
+from qup.config.problems import DecontaminateParams, FileSource, HubSourceParams, ProblemsParams
+from qup.config.scoring import RewardModelRef, ScoringParams
+from qup.config.training import TrainParams
+from qup.toy.params import ToyParams, ToyRMParams, ToySLMParams
+
+__all__ = ["BENCHMARK_PRESETS", "BenchmarkRef", "CostParams", "DecontaminateParams", "EngineParams",
+           "EnginesParams", "EvalParams", "EvaluateParams", "FileSource", "HFOptions", "HeadRMParams",
+           "HubSourceParams", "ModelRef", "ModelsParams", "NativeParams", "OpenAIOptions", "OracleParams",
+           "OraclePrompts", "Params", "ParamsError", "Price", "ProblemsParams", "RewardModelRef", "SGLangOptions",
+           "ScoringParams", "Strict", "SymbolicOptions", "ToyParams", "ToyRMParams", "ToySLMParams", "TrainParams",
+           "VLLMOptions", "assignments", "load_params", "merged", "overrides", "read_yaml"]
+
+
+class Params(Strict):
+    seed: int = 0
+    problems: ProblemsParams = ProblemsParams()
+    toy: ToyParams = ToyParams()
+    models: ModelsParams = ModelsParams()
+    engines: EnginesParams = EnginesParams()
+    native: NativeParams = NativeParams()
+    oracle: OracleParams = OracleParams()
+    corpora: list[str] = ["native", "oracle_refined", "oracle_synth", "style_aligned", "reference"]
+    scoring: ScoringParams = ScoringParams()
+    train: TrainParams = TrainParams()
+    decontaminate: DecontaminateParams = DecontaminateParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    costs: CostParams = CostParams()
+
+
+class ParamsError(ValueError):
+    """params.yaml is missing, unreadable or invalid."""
+
+
+def read_yaml(path: str | Path) -> dict:
+    """A YAML mapping from ``path``; errors name the file."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError as err:
+        raise ParamsError(f"{path}: no such file") from err
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping of params, got {type(raw).__name__}")
+    return raw
+
+
+def merged(base: dict, overlay: dict) -> dict:
+    """``base`` with ``overlay`` on top: mappings merge key by key, anything else (lists too) replaces."""
+    out = dict(base)
+    for key, value in overlay.items():
+        out[key] = merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return out
+
+
+def overrides(overlay: dict, prefix: str = "") -> list[str]:
+    """An overlay as ``dvc exp run -S`` overrides, one per leaf (``key.path=value``, the value in YAML flow style)."""
+    flags = []
+    for key, value in overlay.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flags += overrides(value, f"{name}.")
+        else:
+            text = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
+            flags.append(f"{name}={text.removesuffix('...').strip()}")
+    return flags
+
+
+def assignments(flags: list[str]) -> dict:
+    """``key.path=value`` overrides (as ``dvc exp run -S`` takes them, values in YAML) as a nested overlay."""
+    overlay: dict = {}
+    for flag in flags:
+        key, sep, value = flag.partition("=")
+        if not sep or not key:
+            raise ParamsError(f"{flag!r}: expected KEY=VALUE, e.g. native.k=8")
+        *parents, leaf = key.split(".")
+        node = overlay
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
+    return overlay
+
+
+def load_params(path: str | Path = "params.yaml", overlays: list[str | Path] = (), sets: list[str] = ()) -> Params:
+    """Read and validate ``path``, with each overlay file (a preset) merged on top in order, then the ``sets``
+    (``key.path=value``); errors name the file and each offending key."""
+    raw = read_yaml(path)
+    for overlay in overlays:
+        raw = merged(raw, read_yaml(overlay))
+    raw = merged(raw, assignments(list(sets)))
+    where = " + ".join(str(p) for p in [path, *overlays, *sets])
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in err.errors()
+        )
+        raise ParamsError(f"{where}: {problems}") from err

@@ -1,0 +1,91 @@
+"""Which engine serves each role, and every engine's options."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from qup.config.base import Strict
+
+
+class HFOptions(Strict):
+    """transformers in this process."""
+
+    batch_size: int = Field(64, ge=1)
+    device: str | None = None  # None: cuda when available, else cpu
+
+
+class OpenAIOptions(Strict):
+    """Any OpenAI-compatible endpoint; the key comes from the environment variable ``api_key_env``."""
+
+    base_url: str | None = None  # required when this engine is chosen
+    model: str | None = None  # the server's model name; None: the manifest's id
+    api_key_env: str | None = "OPENAI_API_KEY"  # None: a local server that needs no key
+    concurrency: int = Field(16, ge=1)
+    max_retries: int = Field(6, ge=0)
+    timeout: float = Field(120.0, gt=0)
+    seeded: bool = True  # send a seed per request (vLLM 0.32's CPU build fails on them under load)
+
+
+class SGLangOptions(Strict):
+    """An SGLang server qup launches (from ``python``, e.g. a serving venv) or reaches at ``url``."""
+
+    url: str | None = None  # set: use that server; None: launch one on 127.0.0.1
+    python: str | None = None  # the Python that has sglang; None: this one
+    port: int | None = None  # None: a free port
+    device: str | None = None  # e.g. cpu
+    tp_size: int = Field(1, ge=1)
+    dp_size: int = Field(1, ge=1)
+    router: bool = True  # dp_size > 1: launch through sglang_router
+    mem_fraction: float | None = Field(None, gt=0, le=1)
+    max_running_requests: int | None = Field(None, ge=1)
+    lora_paths: list[str] = []
+    extra_args: list[str] = []
+    startup_timeout: float = Field(600, gt=0)
+    concurrency: int = Field(32, ge=1)
+    request_timeout: float = Field(600, gt=0)
+
+
+class VLLMOptions(Strict):
+    """vLLM's offline engine in this process."""
+
+    dtype: str = "auto"
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    tensor_parallel_size: int = Field(1, ge=1)
+    max_model_len: int | None = None
+    enable_lora: bool = False
+    max_lora_rank: int = Field(64, ge=1)  # the largest LoRA rank an adapter may have
+
+
+class SymbolicOptions(Strict):
+    """The toy world's Oracle: nothing to set."""
+
+
+class EngineParams(Strict):
+    """The engine of one role, and every engine's options, so that
+    ``dvc exp run -S engines.slm.engine=sglang`` swaps engines without touching anything else."""
+
+    engine: Literal["hf", "sglang", "vllm", "openai", "symbolic"] = "hf"
+    hf: HFOptions = HFOptions()
+    sglang: SGLangOptions = SGLangOptions()
+    vllm: VLLMOptions = VLLMOptions()
+    openai: OpenAIOptions = OpenAIOptions()
+    symbolic: SymbolicOptions = SymbolicOptions()
+
+    @model_validator(mode="after")
+    def _openai_needs_url(self):
+        if self.engine == "openai" and not self.openai.base_url:
+            raise ValueError("engine 'openai' needs openai.base_url")
+        return self
+
+    def options(self) -> dict:
+        """The chosen engine's options."""
+        return getattr(self, self.engine).model_dump()
+
+
+class EnginesParams(Strict):
+    """Which engine serves each role."""
+
+    slm: EngineParams = EngineParams(hf=HFOptions(batch_size=128))
+    oracle: EngineParams = EngineParams(engine="symbolic", hf=HFOptions(batch_size=16))
