@@ -98,6 +98,13 @@ def paired_difference(a, b, *, seed: int = 0, resamples: int = 2000, level: floa
             "p_value": float(p_value)}
 
 
+def mean_of_independent(blocks: list[dict]) -> dict:
+    """The mean of independent estimates (``{mean, se}`` blocks), its se and a normal 95% interval."""
+    mean = float(np.mean([b["mean"] for b in blocks]))
+    se = float(np.sqrt(sum(b["se"] ** 2 for b in blocks)) / len(blocks))
+    return {"mean": mean, "se": se, "ci_low": mean - 1.96 * se, "ci_high": mean + 1.96 * se}
+
+
 def minimum_detectable_effect(se: float, *, alpha: float = 0.05, power: float = 0.8) -> float:
     """Smallest true difference a two-sided test at ``alpha`` detects with ``power``: (z_{1-alpha/2} + z_power) * se."""
     normal = NormalDist()

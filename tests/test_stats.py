@@ -229,3 +229,9 @@ def test_spearman_interval_is_none_when_it_cannot_be_formed():
     assert stats.spearman_interval([1, 2], [1, 2]) == {"rho": None, "ci_low": None, "ci_high": None, "n": 2}
     perfect = stats.spearman_interval([1, 2, 3, 4, 5], [2, 4, 6, 8, 10])
     assert perfect["rho"] == pytest.approx(1.0) and perfect["ci_low"] is None and perfect["ci_high"] is None
+
+
+def test_mean_of_independent_estimates_adds_their_variances():
+    average = stats.mean_of_independent([{"mean": 0.2, "se": 0.03}, {"mean": 0.4, "se": 0.04}])
+    assert average["mean"] == pytest.approx(0.3) and average["se"] == pytest.approx(0.025)
+    assert (average["ci_low"], average["ci_high"]) == pytest.approx((0.3 - 1.96 * 0.025, 0.3 + 1.96 * 0.025))
