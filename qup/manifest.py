@@ -2,34 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from qup import paths
+from qup.digests import directory_digest
+from qup.models import loadable
 from qup.records import write_json
-
-
-def _update(digest, file: Path) -> None:
-    with file.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-
-
-def directory_digest(path: Path) -> str:
-    """A content hash of the weight and config files of a saved model directory."""
-    digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(file.relative_to(path).as_posix().encode())
-        _update(digest, file)
-    return digest.hexdigest()
-
-
-def file_digest(path: Path) -> str:
-    """The SHA-256 of one file (a GGUF model), as ``sha256sum`` prints it."""
-    digest = hashlib.sha256()
-    _update(digest, path)
-    return digest.hexdigest()
 
 
 def write_manifest(entries: list[dict], path: Path = paths.MANIFEST) -> None:
@@ -45,8 +24,6 @@ def slm_entry(manifest: Path = paths.MANIFEST) -> dict:
     entry = next((m for m in models if m["role"] == "slm"), None)
     if entry is None:
         raise ValueError(f"{manifest}: no model with role 'slm'")
-    from qup.models import loadable  # qup.models hashes with this module's digests
-
     return loadable(entry)
 
 

@@ -1,4 +1,5 @@
-"""DVC stage `models`: train the toy world's models, or pin real ones in a manifest."""
+"""DVC stage `models`: train the SLM where params name a model source (the toy world's), or pin a real one
+in a manifest."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import polars as pl
 from qup import paths
 from qup.config import Params, load_params
 from qup.manifest import write_manifest
-from qup.models import TOY, evaluate_toy_slm, resolve_model, train_toy_models
+from qup.model_sources import MODEL_SOURCES
+from qup.models import resolve_model
 from qup.records import write_json
 
 
@@ -15,13 +17,11 @@ def main(params: Params) -> None:
     train = pl.read_parquet(paths.TRAIN_PROBLEMS)
     test = pl.read_parquet(paths.TEST_PROBLEMS)
     paths.MODELS.mkdir(parents=True, exist_ok=True)
-    metrics: dict = {}
-    if params.models.slm.name == TOY:
-        entry, summary = train_toy_models(params, train["question"].to_list(), test["question"].to_list(),
-                                          paths.MODELS, paths.cache("models"))
-        metrics = {**summary, **evaluate_toy_slm(params, entry, test["question"].to_list(), test["answer"].to_list())}
+    source = MODEL_SOURCES.get(params.models.slm.name)
+    if source is None:
+        entry, metrics = resolve_model("slm", params.models.slm), {}
     else:
-        entry = resolve_model("slm", params.models.slm)
+        entry, metrics = source(params, train, test, paths.MODELS, paths.cache("models"))
     write_manifest([entry])
     write_json({"slm": entry["id"], **metrics}, paths.MODELS_METRICS)
     figures = ", ".join(f"{k}={metrics[k]:.3f}" for k in ("slm_greedy_accuracy", "slm_pass_at_k") if k in metrics)

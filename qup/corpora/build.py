@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from qup.config import Price
+from qup.corpora.checks import same_operations
 from qup.corpora.drift import edit_distance, verbatim_prefix
 from qup.corpora.judge import parse_judge_score
 from qup.engines import USAGE_FIELDS, Engine, Sampling, Usage, count_tokens
@@ -21,9 +22,6 @@ from qup.grading import extract_answer, grade_many
 from qup.prompts import Prompt
 from qup.records import corpus_frame
 from qup.shards import run_sharded
-from qup.toy.oracle import same_operations
-from qup.toy.parse import ToyParseError
-from qup.toy.world import ToyProblem
 
 DROP_REASONS = ("refused", "no_answer", "wrong_answer", "drift_guard")
 REPLIES_VERSION = 2  # part of every shard's key: shards cached in an older layout are never read back
@@ -142,23 +140,6 @@ def ask_oracle(call: OracleCall, prompt: Prompt, rows: list[dict], *, desc: str)
     return replies
 
 
-def _toy_problem(row: dict) -> ToyProblem | None:
-    try:
-        return ToyProblem.from_computation_json(row["problem_id"], row["question"], row["meta"])
-    except (TypeError, KeyError, ValueError):
-        return None
-
-
-def _same_operations(row: dict) -> bool | None:
-    problem = _toy_problem(row)
-    if problem is None or row["source_response"] is None:
-        return None
-    try:
-        return same_operations(problem, row["source_response"], row["response"])
-    except ToyParseError:
-        return False if row["source_response"] else None
-
-
 def grade_attempts(attempts: pl.DataFrame, *, max_edit: float | None) -> pl.DataFrame:
     """Each attempt's answer, verdict, drift measures and ``drop_reason`` (null when kept)."""
     if attempts.is_empty():
@@ -188,8 +169,7 @@ def grade_attempts(attempts: pl.DataFrame, *, max_edit: float | None) -> pl.Data
 
 
 def judge_kept(call: OracleCall, prompt: Prompt, graded: pl.DataFrame) -> pl.DataFrame:
-    """``judge_score`` (semantic preservation, 1-5, null when the judge gave none) and the toy
-    world's exact ``same_operations`` check for each kept refinement."""
+    """``judge_score`` (semantic preservation, 1-5, null when the judge gave none) for each kept refinement."""
     kept = graded.filter(pl.col("drop_reason").is_null())
     rows = [{"key": r["problem_id"], "question": r["question"], "trace": r["source_response"],
              "refined": r["response"]} for r in kept.iter_rows(named=True)]
@@ -201,9 +181,10 @@ def judge_kept(call: OracleCall, prompt: Prompt, graded: pl.DataFrame) -> pl.Dat
 
 
 def assemble(name: str, graded: pl.DataFrame, call: OracleCall | None, prompt_id: str) -> pl.DataFrame:
-    """The kept attempts as a corpus in the common schema."""
+    """The kept attempts as a corpus in the common schema; refinements carry ``same_operations``, the exact
+    check of a world that can tell (``qup.corpora.checks``)."""
     kept = graded.filter(pl.col("drop_reason").is_null())
-    same = [_same_operations(r) for r in kept.iter_rows(named=True)] if "source_response" in kept.columns else None
+    same = [same_operations(r) for r in kept.iter_rows(named=True)] if "source_response" in kept.columns else None
     kept = kept.with_columns(
         pl.lit(name).alias("corpus"),
         pl.format(f"{name}:{{}}", "problem_id").alias("trace_id"),
