@@ -7,9 +7,11 @@ import polars as pl
 import pytest
 from conftest import installed_file
 
-from qup.config import BenchmarkRef, FileSource, Params
-from qup.problems.benchmarks import build_benchmark
+from qup.config import BenchmarkRef, FileSource, Params, ParamsError, load_params
+from qup.config.benchmarks import BENCHMARKS
+from qup.problems.benchmarks import PRESET_READERS, build_benchmark
 from qup.problems.decontaminate import decontaminate, word_ngrams
+from qup.problems.hub import benchmark_source
 from qup.records import problems_frame
 
 
@@ -67,6 +69,20 @@ def test_benchmark_needs_exactly_one_source():
         BenchmarkRef(name="x")
     with pytest.raises(ValueError, match="test split"):
         BenchmarkRef(name="test", preset="toy_ood")
+
+
+def test_an_unknown_preset_is_named_with_the_known_ones():
+    known = r"'toy_ood', 'gsm8k', .* or 'olympiadbench'"
+    with pytest.raises(ParamsError, match=rf"evaluate\.benchmarks\.0\.preset: .*{known}"):
+        load_params("params.yaml", sets=["evaluate.benchmarks=[{name: x, preset: gsm9k}]"])
+
+
+def test_every_preset_has_a_reader_and_every_hub_preset_a_dataset_split_and_size():
+    for name, spec in BENCHMARKS.items():
+        assert spec["source"] in PRESET_READERS, name
+        if spec["source"] == "hf":
+            hub, split = benchmark_source(name)
+            assert hub.dataset and split and spec["size"] > 0, name
 
 
 def test_decontamination_drops_real_rows_that_overlap_on_purpose_and_keeps_the_rest():

@@ -9,8 +9,9 @@ def test_the_repos_params_load():
 
 
 def test_swapping_the_engine_keeps_each_engines_options():
-    params = Params.model_validate({"engines": {"slm": {"engine": "sglang", "sglang": {"dp_size": 4}}}})
-    assert params.engines.slm.options()["dp_size"] == 4 and params.engines.slm.options()["router"] is True
+    params = load_params("params.yaml", sets=["engines.slm.engine=sglang", "engines.slm.sglang.dp_size=4"])
+    assert params.engines.slm.chosen().dp_size == 4 and params.engines.slm.chosen().router is True
+    assert params.engines.slm.hf.batch_size == 128  # as dvc exp run -S does: the other engines keep their options
 
 
 def test_openai_engine_needs_a_url(tmp_path):
@@ -20,11 +21,18 @@ def test_openai_engine_needs_a_url(tmp_path):
         load_params(path)
 
 
-def test_unknown_engine_is_named(tmp_path):
+def test_unknown_engine_is_named_with_the_known_ones(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("engines:\n  slm:\n    engine: tgi\n")
-    with pytest.raises(ParamsError, match="engines.slm.engine"):
+    with pytest.raises(ParamsError, match="engines.slm.engine: .*'hf', 'sglang', 'vllm', 'openai' or 'symbolic'"):
         load_params(path)
+
+
+def test_unknown_engine_options_are_refused():
+    with pytest.raises(ParamsError, match=r"engines\.slm\.tgi: Extra inputs"):
+        load_params("params.yaml", sets=["engines.slm.tgi.port=1"])
+    with pytest.raises(ParamsError, match=r"engines\.slm\.sglang\.ports: Extra inputs"):
+        load_params("params.yaml", sets=["engines.slm.sglang.ports=1"])
 
 
 def test_the_defaults_are_params_yaml():

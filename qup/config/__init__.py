@@ -10,10 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import ValidationError
+from pydantic import ValidationError, model_validator
 
 from qup.config.base import Strict
-from qup.config.corpora import NativeParams, OracleParams, OraclePrompts
+from qup.config.corpora import (
+    DEFAULT_CORPORA,
+    CorpusSpec,
+    NativeCorpus,
+    NativeParams,
+    OracleCorpus,
+    OracleParams,
+    ReferenceCorpus,
+    check_corpora,
+    with_role,
+)
 from qup.config.costs import CostParams, Price
 from qup.config.engines import (
     EngineParams,
@@ -31,12 +41,14 @@ from qup.config.scoring import RewardModelRef, ScoringParams
 from qup.config.training import TrainParams
 from qup.toy.params import ToyParams, ToyRMParams, ToySLMParams
 
-__all__ = ["BENCHMARK_PRESETS", "BenchmarkRef", "CostParams", "DecontaminateParams", "EngineParams",
-           "EnginesParams", "EvalParams", "EvaluateParams", "FileSource", "HFOptions", "HeadRMParams",
-           "HubSourceParams", "ModelRef", "ModelsParams", "NativeParams", "OpenAIOptions", "OracleParams",
-           "OraclePrompts", "Params", "ParamsError", "Price", "ProblemsParams", "RewardModelRef", "SGLangOptions",
-           "ScoringParams", "Strict", "SymbolicOptions", "ToyParams", "ToyRMParams", "ToySLMParams", "TrainParams",
-           "VLLMOptions", "assignments", "load_params", "merged", "overrides", "read_yaml"]
+__all__ = ["BENCHMARK_PRESETS", "BenchmarkRef", "CorpusSpec", "CostParams", "DEFAULT_CORPORA", "DecontaminateParams",
+           "EngineParams", "EnginesParams", "EvalParams", "EvaluateParams", "FileSource", "HFOptions",
+           "HeadRMParams", "HubSourceParams", "ModelRef", "ModelsParams", "NativeCorpus", "NativeParams",
+           "OpenAIOptions", "OracleCorpus", "OracleParams", "Params", "ParamsError", "Price",
+           "ProblemsParams", "ReferenceCorpus", "RewardModelRef", "SGLangOptions", "ScoringParams",
+           "Strict", "SymbolicOptions", "ToyParams", "ToyRMParams", "ToySLMParams", "TrainParams",
+           "VLLMOptions", "assignments", "check_corpora", "load_params", "merged", "overrides", "read_yaml",
+           "with_role"]
 
 
 class Params(Strict):
@@ -47,12 +59,17 @@ class Params(Strict):
     engines: EnginesParams = EnginesParams()
     native: NativeParams = NativeParams()
     oracle: OracleParams = OracleParams()
-    corpora: list[str] = ["native", "oracle_refined", "oracle_synth", "style_aligned", "reference"]
+    corpora: dict[str, CorpusSpec] = DEFAULT_CORPORA  # every corpus the study builds, scores, trains on, evaluates
     scoring: ScoringParams = ScoringParams()
     train: TrainParams = TrainParams()
     decontaminate: DecontaminateParams = DecontaminateParams()
     evaluate: EvaluateParams = EvaluateParams()
     costs: CostParams = CostParams()
+
+    @model_validator(mode="after")
+    def _corpora_valid(self):
+        check_corpora(self.corpora)
+        return self
 
 
 class ParamsError(ValueError):
@@ -73,25 +90,37 @@ def read_yaml(path: str | Path) -> dict:
     return raw
 
 
-def merged(base: dict, overlay: dict) -> dict:
-    """``base`` with ``overlay`` on top: mappings merge key by key, anything else (lists too) replaces."""
+REPLACED = ("corpora",)  # top-level sections an overlay replaces whole: a preset names every corpus it builds
+
+
+def merged(base: dict, overlay: dict, *, top: bool = True) -> dict:
+    """``base`` with ``overlay`` on top: mappings merge key by key, anything else (lists too) replaces, and so
+    does a section of ``REPLACED``."""
     out = dict(base)
     for key, value in overlay.items():
-        out[key] = merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+        deep = isinstance(value, dict) and isinstance(base.get(key), dict) and not (top and key in REPLACED)
+        out[key] = merged(base[key], value, top=False) if deep else value
     return out
 
 
-def overrides(overlay: dict, prefix: str = "") -> list[str]:
-    """An overlay as ``dvc exp run -S`` overrides, one per leaf (``key.path=value``, the value in YAML flow style)."""
+def overrides(overlay: dict, prefix: str = "", base: dict | None = None) -> list[str]:
+    """An overlay as ``dvc exp run -S`` overrides, one per leaf (``key.path=value``, the value in YAML flow style).
+    A section of ``REPLACED`` drops every entry of ``base`` (``~key.entry``) and adds the overlay's (``+``)."""
     flags = []
     for key, value in overlay.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
+        if not prefix and key in REPLACED and isinstance(value, dict):
+            flags += [f"~{name}.{entry}" for entry in (base or {}).get(key) or {}]
+            flags += [f"+{name}.{entry}={_flow(spec)}" for entry, spec in value.items()]
+        elif isinstance(value, dict) and value:
             flags += overrides(value, f"{name}.")
         else:
-            text = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
-            flags.append(f"{name}={text.removesuffix('...').strip()}")
+            flags.append(f"{name}={_flow(value)}")
     return flags
+
+
+def _flow(value) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, width=10**6).strip().removesuffix("...").strip()
 
 
 def assignments(flags: list[str]) -> dict:

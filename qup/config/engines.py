@@ -1,22 +1,34 @@
-"""Which engine serves each role, and every engine's options."""
+"""Which engine serves each role, and every engine's options.
+
+``ENGINE_OPTIONS`` is the registry of engines params can choose: engine name -> its options class.
+``EngineParams`` is built from it, so an engine is one options class and one entry here, plus its
+builder in ``qup/engines/registry.py`` (kept there so that params never import engine code).
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, create_model, model_validator
 
 from qup.config.base import Strict
 
 
-class HFOptions(Strict):
+class EngineOptions(Strict):
+    """One engine's options."""
+
+    def check_chosen(self, engine: str) -> None:
+        """Raise ValueError when these options cannot serve as the chosen engine ``engine``'s."""
+
+
+class HFOptions(EngineOptions):
     """transformers in this process."""
 
     batch_size: int = Field(64, ge=1)
     device: str | None = None  # None: cuda when available, else cpu
 
 
-class OpenAIOptions(Strict):
+class OpenAIOptions(EngineOptions):
     """Any OpenAI-compatible endpoint; the key comes from the environment variable ``api_key_env``."""
 
     base_url: str | None = None  # required when this engine is chosen
@@ -27,8 +39,12 @@ class OpenAIOptions(Strict):
     timeout: float = Field(120.0, gt=0)
     seeded: bool = True  # send a seed per request (vLLM 0.32's CPU build fails on them under load)
 
+    def check_chosen(self, engine: str) -> None:
+        if not self.base_url:
+            raise ValueError(f"engine '{engine}' needs {engine}.base_url")
 
-class SGLangOptions(Strict):
+
+class SGLangOptions(EngineOptions):
     """An SGLang server qup launches (from ``python``, e.g. a serving venv) or reaches at ``url``."""
 
     url: str | None = None  # set: use that server; None: launch one on 127.0.0.1
@@ -47,7 +63,7 @@ class SGLangOptions(Strict):
     request_timeout: float = Field(600, gt=0)
 
 
-class VLLMOptions(Strict):
+class VLLMOptions(EngineOptions):
     """vLLM's offline engine in this process."""
 
     dtype: str = "auto"
@@ -58,30 +74,45 @@ class VLLMOptions(Strict):
     max_lora_rank: int = Field(64, ge=1)  # the largest LoRA rank an adapter may have
 
 
-class SymbolicOptions(Strict):
+class SymbolicOptions(EngineOptions):
     """The toy world's Oracle: nothing to set."""
 
 
-class EngineParams(Strict):
-    """The engine of one role, and every engine's options, so that
-    ``dvc exp run -S engines.slm.engine=sglang`` swaps engines without touching anything else."""
+ENGINE_OPTIONS: dict[str, type[EngineOptions]] = {
+    "hf": HFOptions,
+    "sglang": SGLangOptions,
+    "vllm": VLLMOptions,
+    "openai": OpenAIOptions,
+    "symbolic": SymbolicOptions,
+}
 
-    engine: Literal["hf", "sglang", "vllm", "openai", "symbolic"] = "hf"
-    hf: HFOptions = HFOptions()
-    sglang: SGLangOptions = SGLangOptions()
-    vllm: VLLMOptions = VLLMOptions()
-    openai: OpenAIOptions = OpenAIOptions()
-    symbolic: SymbolicOptions = SymbolicOptions()
+
+class EngineChoice(Strict):
+    """What ``EngineParams`` builds on: the chosen engine's name, checked against its options."""
+
+    engine: str
 
     @model_validator(mode="after")
-    def _openai_needs_url(self):
-        if self.engine == "openai" and not self.openai.base_url:
-            raise ValueError("engine 'openai' needs openai.base_url")
+    def _chosen_options_serve(self):
+        self.chosen().check_chosen(self.engine)
         return self
 
-    def options(self) -> dict:
+    def chosen(self) -> EngineOptions:
         """The chosen engine's options."""
-        return getattr(self, self.engine).model_dump()
+        return getattr(self, self.engine)
+
+
+def engine_params_model(engines: dict[str, type[EngineOptions]]) -> type[EngineChoice]:
+    """The params class of one role choosing among ``engines``: ``engine``, one of their names (default ``hf``),
+    and a field of options named after each engine."""
+    options = {name: (cls, cls()) for name, cls in engines.items()}
+    return create_model("EngineParams", __base__=EngineChoice, __module__=__name__,
+                        __doc__="The engine of one role, and every engine's options, so that ``dvc exp run -S "
+                                "engines.slm.engine=sglang`` swaps engines without touching anything else.",
+                        engine=(Literal[tuple(engines)], "hf"), **options)
+
+
+EngineParams = engine_params_model(ENGINE_OPTIONS)
 
 
 class EnginesParams(Strict):

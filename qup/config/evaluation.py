@@ -7,13 +7,15 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from qup.config.base import Strict
+from qup.config.benchmarks import BENCHMARKS
 from qup.config.problems import FileSource
 
-BENCHMARK_PRESETS = ("toy_ood", "gsm8k", "math500", "aime24", "aime25", "amc23", "minerva", "olympiadbench")
+BENCHMARK_PRESETS = tuple(BENCHMARKS)  # the names a benchmark's preset may take
 
 
 class BenchmarkRef(Strict):
-    """An evaluation set beside the test split: a preset or a local file (any ``problems`` shape).
+    """An evaluation set beside the test split: a preset (of ``qup/config/benchmarks.py``) or a local file
+    (any ``problems`` shape).
 
     ``toy_ood``: toy problems longer than any the SLM trained on (toy.max_steps + 1 and + 2 steps).
     The hub presets need the hub (or its local cache with HF_HUB_OFFLINE=1) and fail clearly without it.

@@ -12,8 +12,8 @@ from qup.config.base import Strict
 class RewardModelRef(Strict):
     """One reward model the score stages run: an ORM or a PRM, through transformers or SGLang."""
 
-    # toy (the toy world's, trained by the reward_model stage) | slm_head (the SLM with a head fitted on its graded
-    # samples by the reward_model stage) | a hub id | a local directory
+    # a kind the reward_model stage trains (qup/scoring/kinds.py): toy (the toy world's) | slm_head (the SLM with a
+    # head fitted on its graded samples); else a hub id | a local directory
     name: str = "toy"
     label: str | None = None  # names its columns and metrics; None: from the name
     revision: str | None = None

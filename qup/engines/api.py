@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from qup.engines import Completion, Conversation, EngineBase, Sampling, count_tokens, request_seed
+from qup.engines.base import Completion, Conversation, EngineBase, Sampling, count_tokens, request_seed
 from qup.progress import progress
 
 

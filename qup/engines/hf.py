@@ -15,7 +15,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from qup.chat import pad_batch, positions, prompt_ids
-from qup.engines import Completion, Conversation, EngineBase, Sampling, request_seed
+from qup.engines.base import Completion, Conversation, EngineBase, Sampling, request_seed
 from qup.progress import progress
 
 DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

@@ -1,40 +1,44 @@
-"""Engine name (as written in params) -> a constructor taking a manifest entry and options."""
+"""Engine name (as params write it) -> its builder: a manifest entry and the engine's options to an engine.
+
+The names are those of ``qup.config.engines.ENGINE_OPTIONS``; each builder imports its engine's module only
+when it is called.
+"""
 
 from __future__ import annotations
 
 
-def _hf(model: dict, *, progress: bool, batch_size: int, device: str | None, adapter: str | None = None):
+def _hf(model: dict, options, *, progress: bool, adapter: str | None):
     from qup.engines.hf import HFEngine
 
-    return HFEngine(model["path"], dtype=model.get("dtype", "auto"), device=device, batch_size=batch_size,
-                    progress=progress, revision=None, adapter=adapter)
+    return HFEngine(model["path"], dtype=model.get("dtype", "auto"), device=options.device,
+                    batch_size=options.batch_size, progress=progress, revision=None, adapter=adapter)
 
 
-def _openai(model: dict, *, progress: bool, model_name: str | None = None, adapter: str | None = None, **options):
+def _openai(model: dict, options, *, progress: bool, adapter: str | None):
     from qup.engines.api import OpenAIEngine
 
     if adapter is not None:
         raise ValueError(f"the openai engine cannot load the adapter {adapter}: serve it on the server "
                          "(e.g. vLLM's --lora-modules) and name it in openai.model")
-    return OpenAIEngine(model_name or model["id"], progress=progress, **options)
+    return OpenAIEngine(options.model or model["id"], progress=progress, **options.model_dump(exclude={"model"}))
 
 
-def _sglang(model: dict, *, progress: bool, **options):
+def _sglang(model: dict, options, *, progress: bool, adapter: str | None):
     from qup.engines.sglang import SGLangEngine
 
-    return SGLangEngine(model["path"], progress=progress, **options)
+    return SGLangEngine(model["path"], progress=progress, adapter=adapter, **options.model_dump())
 
 
-def _vllm(model: dict, *, progress: bool, **options):
+def _vllm(model: dict, options, *, progress: bool, adapter: str | None):
     from qup.engines.vllm import VLLMEngine
 
-    return VLLMEngine(model["path"], progress=progress, **options)
+    return VLLMEngine(model["path"], progress=progress, adapter=adapter, **options.model_dump())
 
 
-def _symbolic(model: dict, *, progress: bool, adapter: str | None = None):
+def _symbolic(model: dict, options, *, progress: bool, adapter: str | None):
     from qup.engines.symbolic import SymbolicEngine
 
     return SymbolicEngine(model["id"], progress=progress)
 
 
-ENGINES = {"hf": _hf, "openai": _openai, "sglang": _sglang, "vllm": _vllm, "symbolic": _symbolic}
+ENGINES = {"hf": _hf, "sglang": _sglang, "vllm": _vllm, "openai": _openai, "symbolic": _symbolic}

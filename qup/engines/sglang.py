@@ -13,7 +13,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from qup.chat import prompt_ids
-from qup.engines import Completion, Conversation, EngineBase, Sampling, request_seed
+from qup.engines.base import Completion, Conversation, EngineBase, Sampling, request_seed
 from qup.engines.server import ManagedServer, free_port, post_json
 from qup.progress import progress
 

@@ -1,5 +1,6 @@
 """The toy world's Oracle as an engine: it reads the task and its inputs back out of the rendered
-prompt (any version of the ``synthesize``, ``refine``, ``style_aligned`` or ``judge`` templates),
+prompt (any version of any template whose name starts with ``synthesize``, ``refine``, ``style_aligned``
+or ``judge``, so a new Oracle prompt says by its name what it asks of this Oracle),
 the problem's computation out of the question, and answers exactly. When it cannot read a trace it
 says so, with ``finish_reason`` ``"refused"``, instead of guessing. Having no tokenizer, it counts
 tokens with ``count_tokens`` (words, digit groups and symbols, close to a BPE tokenizer's count).
@@ -9,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from qup.engines import Completion, Conversation, EngineBase, Sampling, count_tokens
+from qup.engines.base import Completion, Conversation, EngineBase, Sampling, count_tokens
 from qup.progress import progress
-from qup.prompts import Prompt, prompt_versions
+from qup.prompts import Prompt, prompt_names, prompt_versions
 from qup.toy import oracle
 from qup.toy.parse import ToyParseError, parse_question
 from qup.toy.world import ToyProblem
@@ -32,7 +33,8 @@ class SymbolicEngine(EngineBase):
     def __init__(self, model: str = "symbolic", *, progress: bool = False):
         self.model = model
         self.progress = progress
-        self._templates: list[tuple[str, Prompt]] = [(task, p) for task in TASKS for p in prompt_versions(task)]
+        self._templates: list[tuple[str, Prompt]] = [
+            (task, p) for task in TASKS for name in prompt_names(task) for p in prompt_versions(name)]
 
     def _task_of(self, text: str) -> tuple[str, dict[str, str]]:
         for task, template in self._templates:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from qup.chat import prompt_ids
-from qup.engines import Completion, Conversation, EngineBase, Sampling, request_seed
+from qup.engines.base import Completion, Conversation, EngineBase, Sampling, request_seed
 
 
 class VLLMEngine(EngineBase):

@@ -5,26 +5,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from qup.config.benchmarks import BENCHMARKS  # the evaluation benchmarks, hub ones among them
+
 PRESETS = {
     "gsm8k": {"dataset": "openai/gsm8k", "config": "main", "shape": "gsm8k"},
     "math": {"dataset": "DigitalLearningGmbH/MATH-lighteval", "config": "default", "shape": "math"},
     "numina": {"dataset": "AI-MO/NuminaMath-CoT", "config": None, "shape": "math",
                "columns": {"type": "source"}},
-}
-
-# evaluation benchmarks, as the field's evaluation suites (Qwen2.5-Math's, lighteval) load them; size: their rows
-BENCHMARKS = {
-    "gsm8k": {"size": 1319, "dataset": "openai/gsm8k", "config": "main", "split": "test", "shape": "gsm8k"},
-    "math500": {"size": 500, "dataset": "HuggingFaceH4/MATH-500", "config": None, "split": "test", "shape": "math",
-                "columns": {"answer": "answer", "id": "unique_id", "type": "subject"}},
-    "aime24": {"size": 30, "dataset": "HuggingFaceH4/aime_2024", "config": None, "split": "train",
-               "shape": "columns", "columns": {"question": "problem", "solution": "solution"}},
-    "aime25": {"size": 30, "dataset": "math-ai/aime25", "config": None, "split": "test", "shape": "columns",
-               "columns": {"question": "problem"}},
-    "amc23": {"size": 40, "dataset": "math-ai/amc23", "config": None, "split": "test", "shape": "columns"},
-    "minerva": {"size": 272, "dataset": "math-ai/minervamath", "config": None, "split": "test", "shape": "columns"},
-    "olympiadbench": {"size": 675, "dataset": "math-ai/olympiadbench", "config": None, "split": "test",
-                      "shape": "columns", "columns": {"answer": "final_answer"}},
 }
 
 
@@ -54,7 +41,7 @@ def resolve(preset: str | None, dataset: str | None, config: str | None, shape: 
 
 
 def benchmark_source(preset: str) -> tuple[HubSource, str]:
-    """A benchmark preset's dataset and the split it is evaluated on."""
+    """A hub benchmark preset's dataset and the split it is evaluated on."""
     spec = BENCHMARKS[preset]
     return HubSource(spec["dataset"], spec["config"], spec["shape"], spec.get("columns", {})), spec["split"]
 

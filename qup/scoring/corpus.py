@@ -8,12 +8,10 @@ from pathlib import Path
 
 import polars as pl
 
-from qup import paths
 from qup.chat import Conversation
-from qup.config import ModelRef, RewardModelRef
-from qup.manifest import directory_digest
-from qup.models import resolve_model
+from qup.config import RewardModelRef
 from qup.prompts import Prompt
+from qup.scoring.kinds import kind_of
 from qup.scoring.nll import NLLFunction, ResponseNLL, content_mask, split_perplexities, top_loss_tokens
 from qup.scoring.reward import HFOutcomeRewardModel, HFProcessRewardModel, RewardModel, SGLangOutcomeRewardModel
 from qup.scoring.style import style_distance
@@ -24,21 +22,11 @@ QUARTERS = ("ppl_q1", "ppl_q2", "ppl_q3", "ppl_q4")
 CONTENT_SPLIT = ("ppl_content", "ppl_template")
 
 
-def reward_model_location(ref: RewardModelRef) -> tuple[str, str]:
-    """Where a reward model's weights are, and the revision that keys its cached scores."""
-    if ref.name == "toy":
-        return str(paths.REWARD_MODEL), directory_digest(paths.REWARD_MODEL)
-    if ref.name == "slm_head":
-        return str(paths.SLM_HEAD_RM), directory_digest(paths.SLM_HEAD_RM)
-    entry = resolve_model("reward", ModelRef(name=ref.name, revision=ref.revision, dtype=ref.dtype))
-    return entry["path"], entry["revision"]
-
-
 def reward_models(refs: list[RewardModelRef]) -> list[tuple[str, Callable[[], RewardModel], str]]:
     """(column, opener, revision) for every reward model in params, each opened only when needed."""
     out = []
     for ref in refs:
-        path, revision = reward_model_location(ref)
+        path, revision = kind_of(ref).locate(ref)
         out.append((ref.column, lambda ref=ref, path=path: open_reward_model(ref, path), revision))
     return out
 
