@@ -259,7 +259,8 @@ def preset(
     try:
         load_params(overlays=[overlay], sets=set_)  # fail here, with the key named, rather than inside DVC
         given = {flag.split("=", 1)[0] for flag in set_}
-        leaves = [flag for flag in overrides(read_yaml(overlay)) if flag.split("=", 1)[0] not in given]
+        leaves = [flag for flag in overrides(read_yaml(overlay), base=read_yaml("params.yaml"))
+                  if flag.split("=", 1)[0] not in given]
         flags = [arg for flag in [*leaves, *set_] for arg in ("-S", flag)]
     except ParamsError as err:
         raise fail(str(err)) from err

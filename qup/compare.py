@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qup.records import atomic_write
-from qup.report import interval_text
-from qup.verdict import ORACLE_CORPORA
+from qup.report.markdown import interval_text
 
 SUMMARY = "metrics/summary.json"
 PARAMS = "params.yaml"
@@ -119,7 +118,7 @@ def adaptation_points(exp: Experiment) -> list[dict]:
     native = corpora.get("native")
     points = []
     for name, row in corpora.items():
-        if name not in ORACLE_CORPORA or native is None:
+        if row.get("role") != "oracle" or native is None:
             continue
         delta, ppl = row.get("delta_vs_native"), _mean(row.get("perplexity"))
         ppl_native = _mean(native.get("perplexity"))

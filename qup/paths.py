@@ -51,13 +51,13 @@ def corpus(name: str) -> Path:
 
 
 def attempts(name: str) -> Path:
-    """Every Oracle (or reference) attempt behind a corpus, kept with its drop reason."""
+    """Every attempt behind a corpus (a native sample, an Oracle reply, a written solution), with its drop reason."""
     return DATA / "attempts" / f"{name}.parquet"
 
 
 def corpus_metrics(name: str) -> Path:
-    """How a corpus was built: coverage and drop counts (the native corpus's live in ``NATIVE_METRICS``)."""
-    return NATIVE_METRICS if name == "native" else METRICS / "corpora" / f"{name}.json"
+    """How a corpus was built: coverage and drop counts (the native samples' own figures: ``NATIVE_METRICS``)."""
+    return METRICS / "corpora" / f"{name}.json"
 
 
 def scores(name: str) -> Path:

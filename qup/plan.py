@@ -11,16 +11,19 @@ priced GPT-class Oracle, say): ``plan(params, pipeline_stages(params))``.
 from __future__ import annotations
 
 import json
-import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import networkx as nx
 import polars as pl
+import yaml
 
 from qup import paths
-from qup.config import Params
+from qup.config import OracleCorpus, Params
 from qup.engines import Usage, count_tokens
 from qup.prompts import load_prompt
 
@@ -29,7 +32,6 @@ ASSUMED_SOLVE_RATE = 0.5  # share of train problems the SLM solves, until a nati
 ASSUMED_QUESTION_TOKENS = 100  # a hub source's questions, which a plan does not download
 JUDGE_REPLY_TOKENS = 100  # the judge prompt asks for a short justification and a score
 PROBLEM_STAGES = {"problems", "benchmarks", "decontaminate"}  # stages that rewrite the problem files
-ORACLE_TASKS = {"oracle_synth": "synthesize", "oracle_refined": "refine", "style_aligned": "style_aligned"}
 NO_CALLS = "no model calls"
 
 
@@ -74,6 +76,34 @@ class Measures:
 
 # ---- which stages will run ----
 
+def pipeline_graph(root: Path = Path("."), params: Params | None = None) -> tuple[list[str], set[tuple[str, str]]]:
+    """Every stage of ``root``'s dvc.yaml in pipeline order, and each edge (upstream, downstream), from DVC's own
+    index. ``params``: the stages those params generate (a preset's corpora, say), read in a scratch copy."""
+    from dvc.repo import Repo
+
+    with tempfile.TemporaryDirectory() as scratch:
+        if params is not None:
+            shutil.copy(root / "dvc.yaml", Path(scratch) / "dvc.yaml")
+            (Path(scratch) / "params.yaml").write_text(yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False))
+            root = Path(scratch)
+        with Repo(str(root), uninitialized=True) as repo:
+            graph = repo.index.graph  # an edge runs from a stage to a stage it depends on
+            written = {stage.name: i for i, stage in enumerate(repo.index.stages)}
+            order = [stage.name for stage in
+                     nx.lexicographical_topological_sort(graph.reverse(), key=lambda s: written[s.name])]
+            edges = {(b.name, a.name) for a, b in graph.edges}
+    return order, edges
+
+
+def stages_to_run(root: Path = Path(".")) -> list[str]:
+    """The stages ``dvc status`` finds changed, and every stage downstream of one, in pipeline order."""
+    running = set(json.loads(_dvc(["status", "--json"], root) or "{}"))
+    order, edges = pipeline_graph(root)
+    while grown := {b for a, b in edges if a in running} - running:
+        running |= grown
+    return [stage for stage in order if stage in running]
+
+
 def _dvc(args: list[str], root: Path) -> str:
     done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, capture_output=True, text=True)
     if done.returncode:
@@ -81,23 +111,9 @@ def _dvc(args: list[str], root: Path) -> str:
     return done.stdout
 
 
-def stages_to_run(root: Path = Path(".")) -> list[str]:
-    """The stages ``dvc status`` finds changed, and every stage downstream of one, in pipeline order."""
-    running = set(json.loads(_dvc(["status", "--json"], root) or "{}"))
-    dot = _dvc(["dag", "--dot"], root)
-    order = re.findall(r'^"([^"]+)";$', dot, re.MULTILINE)
-    edges = re.findall(r'^"([^"]+)" -> "([^"]+)";$', dot, re.MULTILINE)
-    while grown := {b for a, b in edges if a in running} - running:
-        running |= grown
-    return [stage for stage in order if stage in running]
-
-
-def pipeline_stages(params: Params) -> list[str]:
+def pipeline_stages(params: Params, root: Path = Path(".")) -> list[str]:
     """Every stage of the pipeline at ``params``, in order: the plan of a study that has never run."""
-    corpora = params.corpora
-    return ["problems", "benchmarks", "decontaminate", "models", "native", *ORACLE_TASKS, "reference", "reward_model",
-            *(f"score@{c}" for c in corpora), *(f"train@{c}" for c in corpora), "evaluate_base",
-            *(f"evaluate@{c}" for c in corpora), "report"]
+    return pipeline_graph(root, params)[0]
 
 
 # ---- what the estimates multiply ----
@@ -202,13 +218,14 @@ def _slm_lengths(params: Params, root: Path) -> tuple[float, float | None, float
 def _oracle_lengths(params: Params, stages: list[str], root: Path) -> tuple[dict[str, float], list[str]]:
     """Each Oracle corpus's mean reply (measured, or oracle.max_new_tokens/2), noted where a stage uses it."""
     replies, notes = {}, []
-    for corpus in ORACLE_TASKS:
+    for corpus in oracle_corpora(params):
         measured = _oracle_reply(params, corpus, root)
         replies[corpus] = measured or params.oracle.max_new_tokens / 2
         if any(corpus in (s, s.partition("@")[2]) for s in stages):
             notes.append(f"{corpus} replies: " + (f"mean {measured:.0f} tokens in {paths.corpus(corpus)}" if measured
                                                   else f"assumed oracle.max_new_tokens/2 = {replies[corpus]:.0f}"))
-    if params.oracle.judge and {"oracle_refined", "style_aligned"} & set(stages):
+    judged = {f"corpus@{name}" for name, spec in oracle_corpora(params).items() if spec.judge and spec.source}
+    if judged & set(stages):
         notes.append(f"judge replies: assumed {JUDGE_REPLY_TOKENS} tokens (a short justification and a score)")
     return replies, notes
 
@@ -263,13 +280,23 @@ def _native(stage: str, params: Params, m: Measures) -> Row:
     return _row(stage, params, "slm", usage, f"{m.n_train:,} problems × k={cfg.k}, one request each")
 
 
-def _oracle(stage: str, params: Params, m: Measures) -> Row:
-    cfg, reply, refining = params.oracle, m.oracle_reply[stage], stage != "oracle_synth"
+def oracle_corpora(params: Params) -> dict[str, OracleCorpus]:
+    """The corpora of params ``corpora`` that an Oracle writes."""
+    return {name: spec for name, spec in params.corpora.items() if spec.kind == "oracle"}
+
+
+def _corpus(stage: str, params: Params, m: Measures) -> Row:
+    name = stage.partition("@")[2]
+    spec = params.corpora[name]
+    if spec.kind != "oracle":
+        return Row(stage, note=f"picks from what is built (kind {spec.kind}): no model calls")
+    reply, refining = m.oracle_reply[name], spec.source is not None
     trace = (m.trace or params.native.max_new_tokens / 2) if refining else 0.0
-    usage = _generate(m.shared, 1, _overhead(getattr(cfg.prompts, ORACLE_TASKS[stage])) + m.question + trace, reply)
+    usage = _generate(m.shared, 1, _overhead(spec.prompt) + m.question + trace, reply)
     note = f"{m.shared:,} shared problems, one request each"
-    if refining and cfg.judge:
-        usage += _generate(m.shared, 1, _overhead(cfg.prompts.judge) + m.question + trace + reply, JUDGE_REPLY_TOKENS)
+    if refining and spec.judge:
+        judge = _overhead(params.oracle.judge_prompt) + m.question + trace + reply
+        usage += _generate(m.shared, 1, judge, JUDGE_REPLY_TOKENS)
         note += ", plus a judge call each (at most)"
     return _row(stage, params, "oracle", usage, note)
 
@@ -295,9 +322,10 @@ def _evaluate(stage: str, params: Params, m: Measures) -> Row:
 
 def _trace_length(params: Params, m: Measures, corpus: str) -> float:
     """Tokens of one sequence of ``corpus``: the prompt and its trace."""
-    if corpus == "native":
+    kind = params.corpora[corpus].kind
+    if kind == "native":
         trace = m.trace or params.native.max_new_tokens / 2
-    elif corpus == "reference" and m.solution is not None:
+    elif kind == "reference" and m.solution is not None:
         trace = m.solution
     else:
         trace = m.oracle_reply.get(corpus, params.oracle.max_new_tokens / 2)
@@ -321,7 +349,7 @@ def _train(stage: str, params: Params, m: Measures) -> Row:
                 forward=True)
 
 
-ESTIMATES = {"native": _native, **dict.fromkeys(ORACLE_TASKS, _oracle), "models": _models,
+ESTIMATES = {"native": _native, "corpus": _corpus, "models": _models,
              "evaluate_base": _evaluate, "evaluate": _evaluate, "score": _score, "train": _train}
 
 
@@ -332,7 +360,7 @@ def plan(params: Params, stages: list[str], root: Path = Path(".")) -> Plan:
     m, notes = measure(params, stages, root)
     rows = [ESTIMATES[kind](stage, params, m) if (kind := stage.partition("@")[0]) in ESTIMATES else Row(stage)
             for stage in stages]
-    if any(stage in ORACLE_TASKS or stage.startswith(("score@", "train@")) for stage in stages):
+    if any(stage.startswith(("corpus@", "score@", "train@")) for stage in stages):
         notes.append(f"shared problems: {m.shared:,} (train problems × solve rate {m.solve_rate:.2f})")
     notes.append("tokens: counted as words, digit groups and symbols (close to a BPE tokenizer), the SLM's replies "
                  "by its own tokenizer where measured")

@@ -1,10 +1,10 @@
 """The study's two claims as three-way verdicts: *shows*, *does not show* or *cannot tell at this budget*.
 
 A claim is shown only when an interval excludes zero in its direction, never from point estimates:
-- the paradox, per Oracle corpus: its reward is above native's (reward intervals apart) AND its
-  paired Δ Avg@k against native lies below 0;
-- the remedy: style-aligned's paired Δ Avg@k against the best Oracle corpus, and against native,
-  lies above 0.
+- the paradox, per Oracle corpus (params ``corpora``, role ``oracle``): its reward is above native's
+  (reward intervals apart) AND its paired Δ Avg@k against native lies below 0;
+- the remedy (the corpus of role ``remedy``, style-aligned refinement in the study): its paired Δ Avg@k
+  against the best Oracle corpus, and against native, lies above 0.
 And the mechanism, per corpus: adaptation cost orders with utility when the corpus's perplexity
 interval lies above native's and its Δ Avg@k below 0 (or both the other way).
 """
@@ -12,7 +12,6 @@ interval lies above native's and its Δ Avg@k below 0 (or both the other way).
 from __future__ import annotations
 
 SHOWS, DOES_NOT_SHOW, CANNOT_TELL = "shows", "does not show", "cannot tell at this budget"
-ORACLE_CORPORA = ("oracle_refined", "oracle_synth")
 
 
 def side(interval: dict) -> str:
@@ -40,14 +39,14 @@ def delta_text(delta: dict) -> str:
     return f"Δ {delta['mean']:+.3f} [{delta['ci_low']:+.3f}, {delta['ci_high']:+.3f}], p={delta['p_value']:.3g}"
 
 
-def paradox(rows: dict[str, dict], reward: str) -> dict:
+def paradox(rows: dict[str, dict], reward: str, oracles: list[str]) -> dict:
     """Per Oracle corpus and overall: does it score a higher reward than native yet train to a lower Avg@k?
 
     ``rows[name]`` holds ``reward`` (``{label: {mean, ci_low, ci_high}}``) and ``delta_vs_native``.
     """
     native = rows["native"]["reward"][reward]
     per_corpus = {}
-    for name in (c for c in ORACLE_CORPORA if c in rows):
+    for name in (c for c in oracles if c in rows):
         quality = interval_side(rows[name]["reward"][reward], native)
         utility = side(rows[name]["delta_vs_native"])
         if quality == "above" and utility == "below":
@@ -63,10 +62,9 @@ def paradox(rows: dict[str, dict], reward: str) -> dict:
     return {"status": overall, "corpora": per_corpus}
 
 
-def remedy(rows: dict[str, dict], vs_best_oracle: dict | None, best_oracle: str | None) -> dict:
-    """Does style-aligned refinement train to a higher Avg@k than the best Oracle corpus, and than native?"""
-    aligned = rows["style_aligned"]
-    out = {"vs_native": _gain(aligned["delta_vs_native"])}
+def remedy(rows: dict[str, dict], name: str, vs_best_oracle: dict | None, best_oracle: str | None) -> dict:
+    """Does the remedy ``name`` train to a higher Avg@k than the best Oracle corpus, and than native?"""
+    out = {"corpus": name, "vs_native": _gain(rows[name]["delta_vs_native"])}
     if vs_best_oracle is not None:
         out["vs_best_oracle"] = {**_gain(vs_best_oracle), "corpus": best_oracle}
     return out
@@ -78,17 +76,19 @@ def _gain(delta: dict) -> dict:
     return {"status": status, "delta": delta}
 
 
-def sentence(rows: dict[str, dict], reward: str | None, k: int, *, best_oracle: str | None = None,
-             vs_best_oracle: dict | None = None, mde: float | None = None) -> tuple[str, dict]:
-    """The report's verdict in words, and the same as data."""
+def sentence(rows: dict[str, dict], reward: str | None, k: int, *, oracles: list[str], remedy_corpus: str | None,
+             best_oracle: str | None = None, vs_best_oracle: dict | None = None,
+             mde: float | None = None) -> tuple[str, dict]:
+    """The report's verdict in words, and the same as data: the paradox over ``oracles``, the remedy
+    ``remedy_corpus`` (None: none declared)."""
     if reward is None:
         return "No reward model in this run, so the paradox cannot be judged.", {}
     if "native" not in rows:
         return "No native corpus in this run, so the paradox cannot be judged.", {}
-    if not any(c in rows for c in ORACLE_CORPORA):
+    if not any(c in rows for c in oracles):
         return "No Oracle corpus in this run, so the paradox cannot be judged.", {}
     label = reward.removeprefix("reward_")
-    found = paradox(rows, label)
+    found = paradox(rows, label, oracles)
     native_reward = rows["native"]["reward"][label]["mean"]
     parts = [f"{name} reward {rows[name]['reward'][label]['mean']:.3f} vs native {native_reward:.3f}, "
              f"Avg@{k} {delta_text(rows[name]['delta_vs_native'])} ({verdict['status']})"
@@ -96,8 +96,8 @@ def sentence(rows: dict[str, dict], reward: str | None, k: int, *, best_oracle: 
     budget = f" (minimum detectable effect {mde:.3f})" if mde is not None else ""
     text = f"The paradox: this run {found['status']} it{budget}: " + "; ".join(parts) + "."
     verdicts = {"paradox": found}
-    if "style_aligned" in rows:
-        found_remedy = remedy(rows, vs_best_oracle, best_oracle)
+    if remedy_corpus in rows:
+        found_remedy = remedy(rows, remedy_corpus, vs_best_oracle, best_oracle)
         verdicts["remedy"] = found_remedy
         pieces = []
         if "vs_best_oracle" in found_remedy:
@@ -106,9 +106,9 @@ def sentence(rows: dict[str, dict], reward: str | None, k: int, *, best_oracle: 
                           f"{delta_text(best['delta'])}")
         near = found_remedy["vs_native"]
         pieces.append(f"against native it {_gain_words(near['status'])}, {delta_text(near['delta'])}")
-        text += f" Style-aligned refinement: {'; '.join(pieces)}."
+        text += f" The remedy, {remedy_corpus}: {'; '.join(pieces)}."
     else:
-        text += " There is no style-aligned corpus to test the remedy."
+        text += " There is no remedy corpus (role remedy) to test."
     return text, verdicts
 
 

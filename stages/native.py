@@ -1,4 +1,5 @@
-"""DVC stage `native`: the SLM samples k solutions per train problem (rejection sampling)."""
+"""DVC stage `native`: the SLM samples k solutions per train problem, each graded (rejection sampling);
+stage `corpus@native` picks the native corpus from them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from qup import paths
 from qup.config import Params, load_params
 from qup.engines import Sampling, make_engine
 from qup.manifest import slm_entry
-from qup.native import native_metrics, native_usage, pick_native_corpus, sample_problems
+from qup.native import native_metrics, native_usage, sample_problems
 from qup.prompts import load_prompt
 from qup.records import write_json, write_parquet
 
@@ -26,9 +27,7 @@ def main(params: Params) -> None:
         samples = sample_problems(engine, problems, prompt=load_prompt(cfg.prompt), k=cfg.k, sampling=sampling,
                                   model=slm, cache_dir=paths.cache("native"), shard_size=cfg.shard_size)
     seconds = time.perf_counter() - started
-    corpus = pick_native_corpus(samples, problems, rule=cfg.pick, seed=params.seed)
     write_parquet(samples, paths.NATIVE_SAMPLES)
-    write_parquet(corpus, paths.corpus("native"))
     usage = native_usage(samples).metrics(params.costs.prices.get(slm["id"]))
     metrics = {**native_metrics(samples, problems.height, cfg.k), **usage, "engine": engine.name, "model": slm["id"],
                "seconds": round(seconds, 1)}

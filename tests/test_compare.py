@@ -17,7 +17,7 @@ def summary(native, synth, ppl_synth, status="shows"):
             "corpora": {
                 "native": {"avg_at_k": block(native), "perplexity": {"mean": 1.10},
                            "reward": {"toy_orm": {"mean": -0.6}}},
-                "oracle_synth": {"avg_at_k": block(synth), "perplexity": {"mean": ppl_synth},
+                "oracle_synth": {"role": "oracle", "avg_at_k": block(synth), "perplexity": {"mean": ppl_synth},
                                  "reward": {"toy_orm": {"mean": -0.2}},
                                  "delta_vs_native": block(synth - native, 0.03, p_value=0.001)}}}
 

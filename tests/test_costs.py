@@ -16,7 +16,7 @@ from qup.engines.api import completions
 from qup.evaluation import evaluate_model
 from qup.native import native_usage, sample_problems
 from qup.prompts import load_prompt
-from stages import oracle
+from stages import corpus as corpus_stage
 
 PRICED = {"symbolic": {"prompt": 1000.0, "completion": 1000.0}}  # USD per million tokens: $0.001 a token
 
@@ -50,7 +50,7 @@ def test_the_openai_engine_counts_locally_when_the_server_sends_no_usage():
 
 
 def test_symbolic_oracle_stage_totals_its_tokens_judge_included(miniature_world):  # noqa: F811
-    oracle.main(Params(), "style_aligned")
+    corpus_stage.main(Params(), "style_aligned")
     metrics = read_metrics("style_aligned")
     attempts = pl.read_parquet("data/attempts/style_aligned.parquet")
     judged = metrics["covered"] + metrics["dropped"]["drift_guard"]  # every refinement kept before the judge
@@ -71,7 +71,7 @@ def test_an_api_oracle_stage_totals_the_servers_usage_and_retries_and_never_show
             "engines": {"oracle": {"engine": "openai", "openai": {"base_url": server.url, "api_key_env": "QUP_TEST_KEY",
                                                                   "concurrency": 2}}},
             "costs": {"prices": {"gpt-test": {"prompt": 2.5, "completion": 10.0}}}})
-        oracle.main(params, "oracle_synth")
+        corpus_stage.main(params, "oracle_synth")
     finally:
         server.close()
     metrics = read_metrics("oracle_synth")
@@ -98,17 +98,17 @@ def test_max_cost_stops_before_the_budget_keeps_finished_shards_and_a_larger_bud
                         or generate(self, c, *a, **kw))
     settings = {"oracle": {"shard_size": 3, "max_new_tokens": 64, "max_cost": 1.0}, "costs": {"prices": PRICED}}
     with pytest.raises(SystemExit) as stop:
-        oracle.main(Params.model_validate(settings), "oracle_synth")
+        corpus_stage.main(Params.model_validate(settings), "oracle_synth")
     message = str(stop.value)
-    assert message.startswith("oracle_synth: stopped before passing oracle.max_cost $1.00")
+    assert message.startswith("corpus@oracle_synth: stopped before passing oracle.max_cost $1.00")
     assert "6 of 10 oracle_synth requests" in message and "dvc exp run -S oracle.max_cost=" in message
-    assert "dvc repro oracle_synth" in message
+    assert "dvc repro corpus@oracle_synth" in message
     assert asked == [3, 3] and len(shards("oracle_synth")) == 2 and not Path("metrics/corpora").exists()
     spent = Usage.from_rows(pl.concat(pl.read_parquet(p) for p in shards("oracle_synth")))
     assert 0.75 < spent.cost(Price(**PRICED["symbolic"])) <= 1.0
 
     settings["oracle"]["max_cost"] = 5.0
-    oracle.main(Params.model_validate(settings), "oracle_synth")
+    corpus_stage.main(Params.model_validate(settings), "oracle_synth")
     assert asked == [3, 3, 3, 1]  # only the shards the first run had not finished
     metrics = read_metrics("oracle_synth")
     assert metrics["calls"] == 10 and metrics["covered"] == 10
@@ -120,7 +120,7 @@ def test_max_cost_stops_before_the_budget_keeps_finished_shards_and_a_larger_bud
 def test_max_cost_before_any_shard_counts_every_reply_at_max_new_tokens(miniature_world):  # noqa: F811
     settings = {"oracle": {"shard_size": 3, "max_cost": 1.0}, "costs": {"prices": PRICED}}  # 3 x 1024 tokens: $3+
     with pytest.raises(SystemExit, match="0 of 10 oracle_synth requests"):
-        oracle.main(Params.model_validate(settings), "oracle_synth")
+        corpus_stage.main(Params.model_validate(settings), "oracle_synth")
     assert shards("oracle_synth") == []
 
 

@@ -1,5 +1,5 @@
-"""dvc.yaml against params and qup.paths: every corpus gets every stage, and every stage declares
-exactly where its code reads and writes (a path that drifts from its dep leaves stale results)."""
+"""dvc.yaml against params and qup.paths: every corpus gets every stage (its corpus@ stage too), and every
+stage declares exactly where its code reads and writes (a path that drifts from its dep leaves stale results)."""
 
 from pathlib import Path
 
@@ -10,7 +10,6 @@ from qup import paths
 from qup.config import load_params
 
 REPO = Path(__file__).resolve().parents[1]
-ORACLE_STAGES = ("oracle_synth", "oracle_refined", "style_aligned", "reference")
 
 
 @pytest.fixture(scope="module")
@@ -32,16 +31,15 @@ def expected_outs(corpora: list[str]) -> dict[str, set[Path]]:
         "benchmarks": {paths.BENCHMARKS, paths.BENCHMARKS_METRICS},
         "decontaminate": {paths.TRAIN_PROBLEMS, paths.CONTAMINATED, paths.DECONTAMINATE_METRICS},
         "models": {paths.MODELS, paths.MODELS_METRICS},
-        "native": {paths.NATIVE_SAMPLES, paths.corpus("native"), paths.NATIVE_METRICS},
+        "native": {paths.NATIVE_SAMPLES, paths.NATIVE_METRICS},
         "reward_model": {paths.REWARD_MODEL, paths.REWARD_MODEL_METRICS},
         "evaluate_base": {paths.eval_results("base"), paths.eval_metrics("base")},
         "report": {paths.SUMMARY_REPORT, paths.SUMMARY_METRICS, paths.PLOTS / "corpora.json",
                    paths.PLOTS / "utility.png", paths.PLOTS / "reward_vs_accuracy.png",
                    paths.PLOTS / "perplexity_vs_accuracy.png"},
     }
-    for name in ORACLE_STAGES:
-        outs[name] = {paths.corpus(name), paths.attempts(name), paths.corpus_metrics(name)}
     for name in corpora:
+        outs[f"corpus@{name}"] = {paths.corpus(name), paths.attempts(name), paths.corpus_metrics(name)}
         outs[f"score@{name}"] = {paths.scores(name), paths.quality_metrics(name)}
         outs[f"train@{name}"] = {paths.checkpoints(name), paths.train_metrics(name), paths.training_curves(name)}
         outs[f"evaluate@{name}"] = {paths.eval_results(name), paths.eval_metrics(name)}
@@ -51,7 +49,7 @@ def expected_outs(corpora: list[str]) -> dict[str, set[Path]]:
 def test_every_corpus_has_its_producing_score_train_and_evaluate_stages(stages, corpora):
     for name in corpora:
         producer = [s for s, spec in stages.items() if paths.corpus(name).as_posix() in spec["outs"]]
-        assert producer == [name], f"corpus {name}: produced by {producer or 'no stage'}"
+        assert producer == [f"corpus@{name}"], f"corpus {name}: produced by {producer or 'no stage'}"
         for stage in (f"score@{name}", f"train@{name}", f"evaluate@{name}"):
             assert stage in stages, f"corpus {name} in params has no {stage} stage in dvc.yaml"
     assert "evaluate_base" in stages
@@ -73,15 +71,12 @@ def test_each_stage_depends_on_what_its_code_reads(stages, corpora):
         "decontaminate": [paths.TRAIN_CANDIDATES, paths.TEST_PROBLEMS, paths.BENCHMARKS],
         "models": [paths.TRAIN_PROBLEMS, paths.TEST_PROBLEMS],
         "native": [paths.TRAIN_PROBLEMS, paths.MANIFEST],
-        "oracle_synth": [paths.TRAIN_PROBLEMS, paths.corpus("native")],
-        "oracle_refined": [paths.TRAIN_PROBLEMS, paths.corpus("native"), paths.NATIVE_SAMPLES],
-        "style_aligned": [paths.TRAIN_PROBLEMS, paths.corpus("native"), paths.NATIVE_SAMPLES],
-        "reference": [paths.TRAIN_PROBLEMS, paths.corpus("native")],
         "reward_model": [paths.TRAIN_PROBLEMS, paths.TEST_PROBLEMS],
         "evaluate_base": [paths.TEST_PROBLEMS, paths.BENCHMARKS, paths.MANIFEST],
         "report": [paths.eval_metrics("base"), paths.eval_results("base")],
     }
     for name in corpora:
+        reads[f"corpus@{name}"] = [paths.TRAIN_PROBLEMS, paths.NATIVE_SAMPLES]
         reads[f"score@{name}"] = [paths.corpus(name), paths.MANIFEST, paths.REWARD_MODEL, paths.NATIVE_SAMPLES]
         reads[f"train@{name}"] = [paths.MANIFEST, *(paths.corpus(c) for c in corpora)]
         reads[f"evaluate@{name}"] = [paths.TEST_PROBLEMS, paths.BENCHMARKS, paths.MANIFEST, paths.checkpoint(name, 0)]

@@ -108,38 +108,37 @@ def test_failed_source_prefers_a_finished_failed_sample_and_falls_back_to_the_na
 
 @pytest.fixture
 def miniature_world(tmp_path, monkeypatch):
-    """Train problems, the SLM's samples and its native corpus, written by hand into a fresh directory."""
+    """Train problems and the SLM's graded samples, written by hand into a fresh directory."""
     rng = random.Random(0)
     problems = generate_problems(12, 0)
     train = pl.DataFrame([{"id": p.id, "source": "toy", "question": p.question, "answer": str(p.answer),
                            "solution": render_textbook(p) if i % 4 else None, "level": None, "type": None,
                            "meta": p.computation_json()} for i, p in enumerate(problems)])
-    samples, native = [], []
+    samples = []
     for p in problems[:10]:
         wrong, _ = inject_mistake(p, rng, ["arithmetic"])
         right = render_native(p, rng)
         broken = "12 + 5 =" if p.id.endswith("3") else render_native(p, rng, wrong)
         for j, (text, ok) in enumerate([(broken, False), (right, True)]):
-            samples.append({"problem_id": p.id, "sample": j, "response": text, "correct": ok, "finish_reason": "stop"})
-        native.append({"corpus": "native", "problem_id": p.id, "trace_id": f"native:{p.id}:1", "question": p.question,
-                       "response": right, "answer": str(p.answer), "gold": str(p.answer)})
+            samples.append({"problem_id": p.id, "sample": j, "response": text, "correct": ok, "finish_reason": "stop",
+                            "answer": str(p.answer) if ok else None, "gold": str(p.answer), "n_tokens": len(text)})
     (tmp_path / "data/problems").mkdir(parents=True)
     (tmp_path / "data/samples").mkdir(parents=True)
-    (tmp_path / "data/corpora").mkdir(parents=True)
     train.write_parquet(tmp_path / "data/problems/train.parquet")
-    pl.DataFrame(samples).write_parquet(tmp_path / "data/samples/native.parquet")
-    pl.DataFrame(native).write_parquet(tmp_path / "data/corpora/native.parquet")
+    pl.DataFrame(samples, schema_overrides={"answer": pl.String}).write_parquet(
+        tmp_path / "data/samples/native.parquet")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
 
 def test_corpus_stages_on_a_miniature_world(miniature_world):
-    from stages import oracle, reference
+    from stages import corpus as corpus_stage
 
-    for name in ("oracle_synth", "oracle_refined", "style_aligned"):
-        oracle.main(Params(), name)
-    reference.main(Params())
-    schema = pl.read_parquet("data/corpora/native.parquet").columns
+    for name in Params().corpora:
+        corpus_stage.main(Params(), name)
+    native = pl.read_parquet("data/corpora/native.parquet")
+    assert native["trace_id"].to_list() == [f"native:toy-{i:06d}:1" for i in range(10)]  # the correct samples
+    schema = native.columns
     for name in ("oracle_synth", "oracle_refined", "style_aligned", "reference"):
         corpus = pl.read_parquet(f"data/corpora/{name}.parquet")
         assert corpus.columns == pl.read_parquet("data/corpora/style_aligned.parquet").columns
@@ -164,11 +163,11 @@ def test_corpus_stages_on_a_miniature_world(miniature_world):
 
 
 def test_the_oracle_swaps_to_another_engine_by_params(miniature_world, tiny_model_dir):
-    from stages import oracle
+    from stages import corpus as corpus_stage
 
     params = Params.model_validate({"models": {"oracle": {"name": str(tiny_model_dir)}},
                                     "engines": {"oracle": {"engine": "hf"}}, "oracle": {"max_new_tokens": 8}})
-    oracle.main(params, "style_aligned")
+    corpus_stage.main(params, "style_aligned")
     metrics = json.loads(open("metrics/corpora/style_aligned.json").read())
     assert metrics["engine"] == "hf" and metrics["model"] == str(tiny_model_dir)
     assert metrics["covered"] + sum(metrics["dropped"].values()) == 10  # an untrained model's replies all counted

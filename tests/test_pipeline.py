@@ -11,6 +11,8 @@ import polars as pl
 import pytest
 import yaml
 
+from qup.config import merged
+
 REPO = Path(__file__).resolve().parents[1]
 # an easy world (one-step problems up to 10) that an 88k-parameter SLM learns in 200 steps, so that
 # rejection sampling solves some problems and every later stage has a shared problem set to work on
@@ -31,13 +33,6 @@ MINIATURE = {
 }
 
 
-def merge(base: dict, change: dict) -> dict:
-    out = dict(base)
-    for key, value in change.items():
-        out[key] = merge(base[key], value) if isinstance(value, dict) and key in base else value
-    return out
-
-
 def run(cmd: list[str], cwd: Path) -> str:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(cwd)}
@@ -46,8 +41,9 @@ def run(cmd: list[str], cwd: Path) -> str:
     return done.stdout + done.stderr
 
 
-def make_study(tmp_path: Path, change: dict) -> Path:
-    """A git + DVC copy of the repo's code (no outputs) with ``change`` merged into its params.yaml."""
+def make_study(tmp_path: Path, change: dict, files: dict[str, str] | None = None) -> Path:
+    """A git + DVC copy of the repo's code (no outputs) with ``change`` merged into its params.yaml (as a preset
+    is) and ``files`` (path: text) added."""
     copy = tmp_path / "study"
     tracked = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
                              text=True, check=True).stdout.split()
@@ -58,8 +54,10 @@ def make_study(tmp_path: Path, change: dict) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         if (REPO / name).is_file():
             shutil.copy2(REPO / name, target)
+    for name, text in (files or {}).items():
+        (copy / name).write_text(text)
     params = yaml.safe_load((copy / "params.yaml").read_text())
-    (copy / "params.yaml").write_text(yaml.safe_dump(merge(params, change)))
+    (copy / "params.yaml").write_text(yaml.safe_dump(merged(params, change), sort_keys=False))
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
     run(["git", "init", "-q"], copy)
     if not (copy / ".dvc").exists():
@@ -69,12 +67,20 @@ def make_study(tmp_path: Path, change: dict) -> Path:
     return copy
 
 
+# a new Oracle corpus is one params entry and one prompt file (named for what the toy world's Oracle does: refine)
+TERSE_PROMPT = ("Fix the mistakes in this attempt and keep it short.\n\nProblem:\n{question}\n\n"
+                "Attempt:\n{trace}")
+TERSE = {"kind": "oracle", "prompt": "refine_terse", "source": "native", "role": "other"}
+
+
 @pytest.fixture
 def study(tmp_path):
-    return make_study(tmp_path, MINIATURE)
+    corpora = {**yaml.safe_load((REPO / "params.yaml").read_text())["corpora"], "terse": TERSE}
+    return make_study(tmp_path, {**MINIATURE, "corpora": corpora},
+                      files={"qup/prompts/refine_terse.v1.txt": TERSE_PROMPT})
 
 
-CORPORA = ("native", "oracle_refined", "oracle_synth", "style_aligned", "reference")
+CORPORA = ("native", "oracle_refined", "oracle_synth", "style_aligned", "reference", "terse")
 
 
 @pytest.mark.slow
@@ -95,8 +101,7 @@ def test_repro_builds_the_study_and_exp_run_reruns_only_what_changed(study, tmp_
     for name in CORPORA:
         built = pl.read_parquet(study / f"data/corpora/{name}.parquet")
         assert built.columns == corpus.columns and set(built["problem_id"]) <= set(corpus["problem_id"])
-        if name != "native":
-            assert json.loads((study / f"metrics/corpora/{name}.json").read_text())["shared_problems"] == corpus.height
+        assert json.loads((study / f"metrics/corpora/{name}.json").read_text())["shared_problems"] == corpus.height
         quality = json.loads((study / f"metrics/quality/{name}.json").read_text())
         assert quality["traces"] == built.height and quality["reward"]["toy_orm"]["n"] == built.height
         assert all((study / f"data/checkpoints/{name}/seed-{s}/adapter_config.json").exists() for s in (0, 1))
@@ -114,17 +119,22 @@ def test_repro_builds_the_study_and_exp_run_reruns_only_what_changed(study, tmp_
     assert summary["seeds"] == [0, 1] and "p_value" in summary["corpora"]["oracle_synth"]["delta_vs_native"]
     assert (study / "reports/summary.md").read_text().count("|") > 50
     assert "up to date" in run(dvc + ["status"], study)
+    listed = run(dvc + ["stage", "list"], study)  # the new corpus got every stage, and the plan and report see it
+    assert all(f"{stage}@terse" in listed for stage in ("corpus", "score", "train", "evaluate"))
+    planned = run([sys.executable, "-m", "qup.cli", "plan", "--all"], study)
+    assert next(line for line in planned.splitlines() if line.startswith("corpus@terse")).split()[1] == "symbolic"
+    assert "| terse |" in (study / "reports/summary.md").read_text()
+    assert pl.read_parquet(study / "data/corpora/terse.parquet")["prompt"].unique().to_list() == ["refine_terse@v1"]
 
-    out = run(dvc + ["exp", "run", "-S", "oracle.judge=false"], study)  # the refinements lose their judge scores
-    assert "Running stage 'style_aligned'" in out and "Running stage 'score@style_aligned'" in out
-    assert "Running stage 'oracle_refined'" in out
-    assert not any(f"Running stage '{s}'" in out for s in ("models", "native", "oracle_synth", "reference",
-                                                          "score@native", "evaluate_base"))
+    out = run(dvc + ["exp", "run", "-S", "corpora.style_aligned.judge=false"], study)  # it loses its judge scores
+    assert "Running stage 'corpus@style_aligned'" in out and "Running stage 'score@style_aligned'" in out
+    assert not any(f"Running stage '{s}'" in out for s in ("models", "native", "corpus@oracle_refined",
+                                                          "corpus@reference", "score@native", "evaluate_base"))
 
     out = run(dvc + ["exp", "run", "-S", "train.objective=dft"], study)
     assert "Running stage 'train@native'" in out and "Running stage 'evaluate@native'" in out
     assert "Running stage 'report'" in out
-    assert not any(f"Running stage '{s}'" in out for s in ("problems", "models", "native", "style_aligned",
+    assert not any(f"Running stage '{s}'" in out for s in ("problems", "models", "native", "corpus@style_aligned",
                                                           "reward_model", "score@native", "evaluate_base"))
     assert json.loads((study / "metrics/train/native.json").read_text())["objective"] == "dft"
     shown = run(dvc + ["exp", "show", "--json"], study)
@@ -140,7 +150,7 @@ def test_repro_builds_the_study_and_exp_run_reruns_only_what_changed(study, tmp_
 def test_corpora_and_checkpoints_travel_through_a_dvc_remote(study, tmp_path):
     dvc = [sys.executable, "-m", "dvc"]
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
-    run(dvc + ["repro", "style_aligned", "reward_model"], study)
+    run(dvc + ["repro", "corpus@style_aligned", "reward_model"], study)
     run(dvc + ["remote", "add", "-d", "shared", str(tmp_path / "remote")], study)
     run(dvc + ["push"], study)
     run(git + ["add", "-A"], study)
@@ -148,7 +158,7 @@ def test_corpora_and_checkpoints_travel_through_a_dvc_remote(study, tmp_path):
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(study), str(clone)], tmp_path)
     assert not (clone / "data/corpora/style_aligned.parquet").exists()
-    run(dvc + ["pull", "--with-deps", "style_aligned", "reward_model"], clone)  # those stages and their inputs
+    run(dvc + ["pull", "--with-deps", "corpus@style_aligned", "reward_model"], clone)  # those stages and their inputs
     for path in ("data/corpora/style_aligned.parquet", "data/models/slm/model.safetensors",
                  "data/reward_model/config.json"):
         assert (clone / path).read_bytes() == (study / path).read_bytes()

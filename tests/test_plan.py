@@ -36,14 +36,14 @@ def test_the_embedded_study_before_anything_ran(tmp_path):
     result = plan.plan(params, plan.pipeline_stages(params), root=tmp_path)
     rows = rows_by_stage(result)
     assert rows["native"].calls == 600 * 8 and rows["native"].model == "toy"
-    assert rows["oracle_synth"].calls == 300  # 600 problems × the assumed solve rate 0.5
-    assert rows["oracle_refined"].calls == rows["style_aligned"].calls == 2 * 300  # and a judge call each
+    assert rows["corpus@oracle_synth"].calls == 300  # 600 problems × the assumed solve rate 0.5
+    assert rows["corpus@oracle_refined"].calls == rows["corpus@style_aligned"].calls == 2 * 300  # and a judge call each
     assert rows["evaluate_base"].calls == evaluated(params) * (1 + 6)
     assert rows["evaluate@native"].calls == evaluated(params) * (1 + 6) * 3
     assert rows["train@native"].calls == 300 * 3 and rows["score@native"].calls == 300 * 2
     assert rows["problems"].calls == 0 and rows["problems"].note == "no model calls"
     assert all(row.cost_usd == 0 for row in result.rows)  # nothing in costs.prices
-    assert rows["oracle_synth"].gpu_hours == 0 and rows["native"].gpu_hours > 0  # the symbolic Oracle needs no GPU
+    assert rows["corpus@oracle_synth"].gpu_hours == 0 and rows["native"].gpu_hours > 0  # symbolic: no GPU
     text = plan.render(result)
     assert "4,800" in text and "solve rate assumed 0.50" in text and "questions: mean" in text
     assert "from the toy world" in text
@@ -59,10 +59,10 @@ def test_measured_lengths_and_solve_rate_come_from_the_samples_already_drawn(tmp
                            schema_overrides={k: v for k, v in SAMPLE_SCHEMA.items() if k in ("n_tokens", "sample")})
     (tmp_path / paths.NATIVE_SAMPLES).parent.mkdir(parents=True)
     samples.write_parquet(tmp_path / paths.NATIVE_SAMPLES)
-    rows = rows_by_stage(plan.plan(Params(), ["native", "oracle_synth"], root=tmp_path))
+    rows = rows_by_stage(plan.plan(Params(), ["native", "corpus@oracle_synth"], root=tmp_path))
     assert rows["native"].calls == 40 * 8 and rows["native"].completion_tokens == 40 * 8 * 20
     assert rows["native"].prompt_tokens == 40 * 8  # a request per problem: Ana has 3 pens . How many ?
-    assert rows["oracle_synth"].calls == 30  # the problems the SLM solved
+    assert rows["corpus@oracle_synth"].calls == 30  # the problems the SLM solved
 
 
 def test_a_numina_sized_study_with_a_gpt_class_oracle_shows_its_cost(tmp_path):
@@ -71,36 +71,41 @@ def test_a_numina_sized_study_with_a_gpt_class_oracle_shows_its_cost(tmp_path):
     rows = rows_by_stage(result)
     assert rows["native"].calls == 100_000 * 8 and rows["native"].cost_usd == 0  # the SLM runs locally
     assert rows["native"].completion_tokens == 100_000 * 8 * 1024  # max_new_tokens/2, assumed
-    synth = rows["oracle_synth"]
+    synth = rows["corpus@oracle_synth"]
     assert synth.model == "gpt-4o" and synth.calls == 50_000 and synth.gpu_hours == 0
     assert synth.completion_tokens == 50_000 * 1024
     assert synth.cost_usd == pytest.approx((synth.prompt_tokens * 2.5 + synth.completion_tokens * 10.0) / 1e6)
     assert synth.cost_usd > 512  # the replies alone: 51.2M tokens at $10 per million
-    refined = rows["oracle_refined"]
+    refined = rows["corpus@oracle_refined"]
     assert refined.calls == 100_000 and refined.cost_usd > synth.cost_usd  # the judge's calls, longer prompts
     text = plan.render(result)
-    oracle_cost = sum(rows[s].cost_usd for s in plan.ORACLE_TASKS)
+    oracle_cost = sum(rows[f"corpus@{s}"].cost_usd for s in plan.oracle_corpora(params))
     assert f"${synth.cost_usd:,.2f}" in text and "total" in text and f"${oracle_cost:,.2f}" in text
     assert "questions: assumed 100 tokens (hub dataset numina" in text
 
 
-def fake_dvc(status: dict):
-    dag = ['"problems";', '"models";', '"native";', '"oracle_synth";', '"report";', '"problems" -> "models";',
-           '"models" -> "native";', '"native" -> "oracle_synth";', '"oracle_synth" -> "report";']
-
-    def dvc(args, root):
-        return json.dumps(status) if args[0] == "status" else "strict digraph {\n" + "\n".join(dag) + "\n}\n"
-
-    return dvc
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_only_the_stages_dvc_finds_changed_and_those_downstream_are_planned(monkeypatch):
     changed = {"native": [{"changed deps": {"params.yaml": {"native.k": "modified"}}}]}
-    monkeypatch.setattr(plan, "_dvc", fake_dvc(changed))
-    assert plan.stages_to_run() == ["native", "oracle_synth", "report"]
-    monkeypatch.setattr(plan, "_dvc", fake_dvc({}))
-    assert plan.stages_to_run() == []
+    monkeypatch.setattr(plan, "_dvc", lambda args, root: json.dumps(changed))
+    stages = plan.stages_to_run(REPO)  # the order and edges come from DVC's own graph of dvc.yaml
+    assert stages[0] == "native" and stages[-1] == "report"
+    assert "problems" not in stages and "models" not in stages and "evaluate_base" not in stages
+    for name in Params().corpora:
+        assert stages.index(f"corpus@{name}") < stages.index(f"score@{name}") < stages.index(f"evaluate@{name}")
+    monkeypatch.setattr(plan, "_dvc", lambda args, root: "{}")
+    assert plan.stages_to_run(REPO) == []
     assert plan.render(plan.plan(Params(), [])) == "Every stage is up to date: nothing will run."
+
+
+def test_the_pipeline_of_other_params_comes_from_dvc_yaml_with_those_params():
+    params = Params.model_validate({"corpora": {"native": {"kind": "native"}, "terse": {"kind": "oracle",
+                                                                                       "prompt": "refine"}}})
+    stages = plan.pipeline_stages(params, REPO)
+    assert [s for s in stages if s.startswith("corpus@")] == ["corpus@native", "corpus@terse"]
+    assert "train@oracle_synth" not in stages and stages.index("train@terse") < stages.index("report")
 
 
 def test_plan_and_preset_commands_on_the_study_preset(monkeypatch):
@@ -112,7 +117,7 @@ def test_plan_and_preset_commands_on_the_study_preset(monkeypatch):
     runner = CliRunner()
     planned = runner.invoke(app, ["plan", "--all", "--preset", "presets/study-gpt4o.yaml"])
     assert planned.exit_code == 0, planned.output
-    synth = next(line for line in planned.output.splitlines() if line.startswith("oracle_synth"))
+    synth = next(line for line in planned.output.splitlines() if line.startswith("corpus@oracle_synth"))
     assert "gpt-4o" in synth and "$0.00" not in synth  # a priced API Oracle costs money
     assert "800,000" in next(line for line in planned.output.splitlines() if line.startswith("native"))
     shown = runner.invoke(app, ["preset", "presets/study-gpt4o.yaml"])

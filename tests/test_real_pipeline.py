@@ -11,8 +11,9 @@ import polars as pl
 import pytest
 import yaml
 from conftest import installed_file
-from test_pipeline import make_study, merge, run
+from test_pipeline import make_study, run
 
+from qup.config import merged
 from qup.package_data import SMOLLM2_GGUF
 
 pytest.importorskip("gguf")
@@ -40,7 +41,7 @@ def test_the_real_cpu_preset_runs_through_dvc_repro(tmp_path):
                "native": {"k": 8, "max_new_tokens": 64}, "oracle": {"max_new_tokens": 64},
                "train": {"threads": 1}, "evaluate": {"k": 2, "max_new_tokens": 64},
                "decontaminate": {"ngram": 30}}  # the templated sums share 8-grams: that check is not this test's
-    study = make_study(tmp_path, merge(preset, reduced))
+    study = make_study(tmp_path, merged(preset, reduced))
     write_problems(study / "data/raw/sums.jsonl")
     run([*DVC, "repro"], study)
 
@@ -51,8 +52,14 @@ def test_the_real_cpu_preset_runs_through_dvc_repro(tmp_path):
     assert samples.height == 8 * 8 and samples["prompt"].unique().to_list() == ["solve@v1"]
     native = json.loads((study / "metrics/native.json").read_text())
     assert native["shared_problems"] > 0 and native["prompt_tokens"] > 0 and native["cost_usd"] == 0
-    for name in ("oracle_synth", "oracle_refined", "style_aligned"):  # SmolLM2 as its own Oracle: every attempt
-        attempts = pl.read_parquet(study / f"data/attempts/{name}.parquet")  # kept, each drop with its reason
+    oracle_corpora = {"oracle_synth": "{kind: oracle, prompt: synthesize}",
+                      "oracle_refined": "{kind: oracle, prompt: refine, source: failed}",
+                      "style_aligned": "{kind: oracle, prompt: style_aligned, source: failed, max_edit: 0.5}"}
+    for name, spec in oracle_corpora.items():  # SmolLM2 as its own Oracle, built outside the preset's corpora:
+        build = f"from qup.config import load_params; from stages.corpus import main; main(load_params(sets=" \
+                f"['corpora.{name}={spec}']), '{name}')"  # too few kept to train on, every attempt with its reason
+        run([sys.executable, "-c", build], study)
+        attempts = pl.read_parquet(study / f"data/attempts/{name}.parquet")
         assert attempts.height >= native["shared_problems"]
         assert attempts.filter(pl.col("drop_reason").is_not_null())["drop_reason"].is_in(
             ["refused", "no_answer", "wrong_answer", "drift_guard"]).all()

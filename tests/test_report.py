@@ -6,13 +6,16 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from qup import paths
 from qup.cli import app
-from qup.evaluation import RESULT_SCHEMA, accuracy_metrics
+from qup.config import DEFAULT_CORPORA
+from qup.evaluation import MEASURES, RESULT_SCHEMA, accuracy_metrics
 from qup.inspect import diff_markup
 from qup.report import build_report
+from qup.report.markdown import QUALITY_COLUMNS, markdown_table
 from qup.stats import spearman
 
-CORPORA = ["native", "oracle_refined", "oracle_synth", "style_aligned", "reference"]
+CORPORA = dict(DEFAULT_CORPORA)  # the embedded study's five, with their kinds and roles
 
 
 def test_spearman():
@@ -48,16 +51,16 @@ def write_run(root, figures):
                    "perplexity": {"mean": ppl, "ci_low": ppl - 0.1, "ci_high": ppl + 0.1},
                    **{q: {"mean": ppl} for q in ("ppl_q1", "ppl_q2", "ppl_q3", "ppl_q4")},
                    "style": {"char3_jsd": 0.1, "length_ratio": 1.0}}
-        for path, data in [(f"metrics/quality/{corpus}.json", quality),
-                           ("metrics/native.json" if corpus == "native" else f"metrics/corpora/{corpus}.json",
-                            {"covered": 90, "shared_problems": 100, "mean_judge_score": 4.5})]:
+        for path, data in [(paths.quality_metrics(corpus), quality),
+                           (paths.corpus_metrics(corpus), {"covered": 90, "shared_problems": 100,
+                                                           "mean_judge_score": 4.5})]:
             (root / path).parent.mkdir(parents=True, exist_ok=True)
             (root / path).write_text(json.dumps(data))
-        (root / "data/eval").mkdir(parents=True, exist_ok=True)
-        eval_results(avg, SEEDS, shift=len(corpus)).write_parquet(root / f"data/eval/{corpus}.parquet")
-    (root / "metrics/eval").mkdir(parents=True, exist_ok=True)
-    (root / "metrics/eval/base.json").write_text(json.dumps({"k": 4}))
-    eval_results(0.25, [None]).write_parquet(root / "data/eval/base.parquet")
+        (root / paths.eval_results(corpus)).parent.mkdir(parents=True, exist_ok=True)
+        eval_results(avg, SEEDS, shift=len(corpus)).write_parquet(root / paths.eval_results(corpus))
+    (root / paths.eval_metrics("base")).parent.mkdir(parents=True, exist_ok=True)
+    (root / paths.eval_metrics("base")).write_text(json.dumps({"k": 4}))
+    eval_results(0.25, [None]).write_parquet(root / paths.eval_results("base"))
 
 
 def test_the_report_writes_intervals_paired_deltas_plots_and_the_summary_contract(tmp_path):
@@ -88,7 +91,7 @@ def test_the_report_writes_intervals_paired_deltas_plots_and_the_summary_contrac
     for png in ("utility.png", "reward_vs_accuracy.png", "perplexity_vs_accuracy.png"):
         assert (tmp_path / "reports/plots" / png).read_bytes()[:4] == b"\x89PNG"
     points = json.loads((tmp_path / "reports/plots/corpora.json").read_text())
-    assert [p["corpus"] for p in points] == CORPORA and points[0]["avg_at_k_low"] < points[0]["avg_at_k"]
+    assert [p["corpus"] for p in points] == list(CORPORA) and points[0]["avg_at_k_low"] < points[0]["avg_at_k"]
 
 
 def test_the_report_has_a_table_per_benchmark_and_their_average(tmp_path):
@@ -96,12 +99,12 @@ def test_the_report_has_a_table_per_benchmark_and_their_average(tmp_path):
     write_run(tmp_path, figures)
     ood = {"native": 0.25, "oracle_synth": 0.0, "base": 0.0}
     for name in [*figures, "base"]:  # each evaluation also ran on a second benchmark, where every model does worse
-        path = tmp_path / f"data/eval/{name}.parquet"
+        path = tmp_path / paths.eval_results(name)
         test = pl.read_parquet(path).with_columns(pl.lit("test").alias("benchmark"))
         other = eval_results(ood[name], [None] if name == "base" else SEEDS)
         other = other.with_columns(pl.lit("ood").alias("benchmark"))
         pl.concat([test, other]).write_parquet(path)
-    summary = build_report(list(figures), ["reward_toy_orm"], root=tmp_path, resamples=200)
+    summary = build_report({n: CORPORA[n] for n in figures}, ["reward_toy_orm"], root=tmp_path, resamples=200)
     per = summary["benchmarks"]["per_benchmark"]
     assert list(per) == ["test", "ood"] and per["ood"]["n_problems"] == P
     assert per["test"]["models"]["native"]["avg_at_k"] == summary["corpora"]["native"]["avg_at_k"]
@@ -115,6 +118,15 @@ def test_the_report_has_a_table_per_benchmark_and_their_average(tmp_path):
     assert "| model | test Avg@4 | ood Avg@4 | average Avg@4 [95% CI] |" in text
 
 
+def test_every_row_of_the_table_has_a_cell_under_every_column():
+    block = {"mean": 0.5, "ci_low": 0.4, "ci_high": 0.6}
+    measures = {m: block for m in MEASURES}
+    row = {"covered": 9, "reward": {"a": block, "b": block}, **{key: block for _, key in QUALITY_COLUMNS},
+           **measures, "delta_vs_base": block}
+    lines = markdown_table({"native": row}, measures, ["a", "b"], 4).splitlines()
+    assert len({line.count("|") for line in lines}) == 1 and lines[-1].startswith("| base SLM | – | – |")
+
+
 def test_the_report_names_a_missing_input(tmp_path):
     with pytest.raises(FileNotFoundError, match="eval/base.json"):
         build_report(CORPORA, ["reward_toy_orm"], root=tmp_path)
@@ -122,9 +134,10 @@ def test_the_report_names_a_missing_input(tmp_path):
 
 def test_a_corpus_evaluated_on_other_seeds_cannot_be_paired(tmp_path):
     write_run(tmp_path, {"native": (0.5, 1.2, 0.5), "oracle_synth": (0.9, 2.5, 0.25)})
-    eval_results(0.25, [0, 1]).write_parquet(tmp_path / "data/eval/oracle_synth.parquet")
+    eval_results(0.25, [0, 1]).write_parquet(tmp_path / paths.eval_results("oracle_synth"))
     with pytest.raises(ValueError, match="seeds"):
-        build_report(["native", "oracle_synth"], ["reward_toy_orm"], root=tmp_path, resamples=50)
+        build_report({n: CORPORA[n] for n in ("native", "oracle_synth")}, ["reward_toy_orm"], root=tmp_path,
+                     resamples=50)
 
 
 def test_accuracy_metrics_per_seed_and_pooled():
@@ -158,7 +171,9 @@ def test_inspect_shows_every_corpus_beside_the_source(tmp_path, monkeypatch):
     (tmp_path / "data/scores").mkdir()
     pl.DataFrame({"trace_id": ["style_aligned:p1"], "reward_toy_orm": [0.25], "perplexity": [1.5],
                   "edit_distance": [0.1]}).write_parquet(tmp_path / "data/scores/style_aligned.parquet")
-    (tmp_path / "params.yaml").write_text("corpora: [native, oracle_synth, style_aligned]\n")
+    (tmp_path / "params.yaml").write_text(
+        "corpora: {native: {kind: native}, oracle_synth: {kind: oracle, prompt: synthesize},\n"
+        "          style_aligned: {kind: oracle, prompt: style_aligned, source: failed, role: remedy}}\n")
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["inspect", "p1"])
     assert result.exit_code == 0, result.output

@@ -71,7 +71,7 @@ def training_world(tmp_path, tiny_model_dir):
     corpus("native", ids).write_parquet(tmp_path / "data/corpora/native.parquet")
     corpus("style_aligned", ids[:6]).write_parquet(tmp_path / "data/corpora/style_aligned.parquet")
     (tmp_path / "params.yaml").write_text(
-        "seed: 0\ncorpora: [native, style_aligned]\n"
+        "seed: 0\ncorpora: {native: {kind: native}, style_aligned: {kind: oracle, prompt: style_aligned}}\n"
         "train: {examples: 6, batch_size: 2, epochs: 2, save_steps: 2, device: cpu, threads: 1, seeds: [0]}\n")
     return tmp_path
 

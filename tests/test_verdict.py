@@ -2,6 +2,8 @@
 
 from qup.verdict import CANNOT_TELL, DOES_NOT_SHOW, SHOWS, paradox, remedy, sentence
 
+ORACLES = ["oracle_refined", "oracle_synth"]
+
 
 def delta(mean, low, high, p=0.01):
     return {"mean": mean, "ci_low": low, "ci_high": high, "se": (high - low) / 4, "p_value": p}
@@ -17,36 +19,36 @@ NATIVE = corpus(0.5, delta(0.0, 0.0, 0.0, 1.0))
 
 def test_the_paradox_is_shown_only_when_the_reward_is_higher_and_the_interval_lies_below_zero():
     rows = {"native": NATIVE, "oracle_synth": corpus(0.9, delta(-0.06, -0.09, -0.03))}
-    assert paradox(rows, "rm")["status"] == SHOWS
+    assert paradox(rows, "rm", ORACLES)["status"] == SHOWS
 
 
 def test_a_large_point_gap_whose_interval_spans_zero_cannot_tell():
     rows = {"native": NATIVE, "oracle_synth": corpus(0.9, delta(-0.08, -0.2, 0.04, p=0.2))}
-    assert paradox(rows, "rm")["status"] == CANNOT_TELL
+    assert paradox(rows, "rm", ORACLES)["status"] == CANNOT_TELL
 
 
 def test_an_oracle_corpus_that_trains_better_or_scores_lower_does_not_show_it():
     better = {"native": NATIVE, "oracle_synth": corpus(0.9, delta(0.05, 0.02, 0.08))}
-    assert paradox(better, "rm")["status"] == DOES_NOT_SHOW
+    assert paradox(better, "rm", ORACLES)["status"] == DOES_NOT_SHOW
     lower_reward = {"native": NATIVE, "oracle_synth": corpus(0.3, delta(-0.06, -0.09, -0.03))}
-    assert paradox(lower_reward, "rm")["corpora"]["oracle_synth"]["reward_side"] == "below"
-    assert paradox(lower_reward, "rm")["status"] == DOES_NOT_SHOW
+    assert paradox(lower_reward, "rm", ORACLES)["corpora"]["oracle_synth"]["reward_side"] == "below"
+    assert paradox(lower_reward, "rm", ORACLES)["status"] == DOES_NOT_SHOW
 
 
 def test_overlapping_rewards_cannot_tell_and_one_showing_corpus_is_enough():
     overlapping = {"native": NATIVE, "oracle_synth": corpus(0.505, delta(-0.06, -0.09, -0.03))}
-    assert paradox(overlapping, "rm")["status"] == CANNOT_TELL
+    assert paradox(overlapping, "rm", ORACLES)["status"] == CANNOT_TELL
     mixed = {"native": NATIVE, "oracle_synth": corpus(0.9, delta(-0.06, -0.09, -0.03)),
              "oracle_refined": corpus(0.9, delta(-0.01, -0.05, 0.03, p=0.6))}
-    found = paradox(mixed, "rm")
+    found = paradox(mixed, "rm", ORACLES)
     assert found["status"] == SHOWS and found["corpora"]["oracle_refined"]["status"] == CANNOT_TELL
 
 
 def test_the_remedy_against_the_best_oracle_corpus_and_against_native():
     rows = {"native": NATIVE, "style_aligned": corpus(0.5, delta(0.01, -0.02, 0.04, p=0.5))}
-    found = remedy(rows, delta(0.05, 0.02, 0.08), "oracle_synth")
+    found = remedy(rows, "style_aligned", delta(0.05, 0.02, 0.08), "oracle_synth")
     assert found["vs_best_oracle"]["status"] == SHOWS and found["vs_native"]["status"] == CANNOT_TELL
-    worse = remedy({"native": NATIVE, "style_aligned": corpus(0.5, delta(-0.05, -0.08, -0.02))},
+    worse = remedy({"native": NATIVE, "style_aligned": corpus(0.5, delta(-0.05, -0.08, -0.02))}, "style_aligned",
                    delta(-0.03, -0.05, -0.01), "oracle_synth")
     assert worse["vs_best_oracle"]["status"] == DOES_NOT_SHOW and worse["vs_native"]["status"] == DOES_NOT_SHOW
 
@@ -54,15 +56,16 @@ def test_the_remedy_against_the_best_oracle_corpus_and_against_native():
 def test_the_sentence_quotes_every_delta_with_its_interval():
     rows = {"native": NATIVE, "oracle_synth": corpus(0.9, delta(-0.06, -0.09, -0.03, p=0.002)),
             "style_aligned": corpus(0.5, delta(0.015, -0.013, 0.045, p=0.3))}
-    text, data = sentence(rows, "reward_rm", 8, best_oracle="oracle_synth", vs_best_oracle=delta(0.07, 0.04, 0.1),
-                          mde=0.031)
+    text, data = sentence(rows, "reward_rm", 8, oracles=ORACLES, remedy_corpus="style_aligned",
+                          best_oracle="oracle_synth", vs_best_oracle=delta(0.07, 0.04, 0.1), mde=0.031)
     assert text.startswith("The paradox: this run shows it (minimum detectable effect 0.031)")
     assert "Δ -0.060 [-0.090, -0.030], p=0.002" in text
     assert "against the best Oracle corpus (oracle_synth) it shows a gain" in text
+    assert "The remedy, style_aligned: against the best Oracle corpus" in text
     assert "against native it cannot tell at this budget, Δ +0.015 [-0.013, +0.045]" in text
     assert data["paradox"]["status"] == SHOWS and data["remedy"]["vs_native"]["status"] == CANNOT_TELL
-    assert "cannot be judged" in sentence({"native": NATIVE}, "reward_rm", 8)[0]
-    assert "cannot be judged" in sentence(rows, None, 8)[0]
+    assert "cannot be judged" in sentence({"native": NATIVE}, "reward_rm", 8, oracles=ORACLES, remedy_corpus=None)[0]
+    assert "cannot be judged" in sentence(rows, None, 8, oracles=ORACLES, remedy_corpus=None)[0]
 
 
 def with_ppl(row, ppl, spread=0.01):

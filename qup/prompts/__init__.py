@@ -49,6 +49,11 @@ def _pattern(template: str) -> re.Pattern:
     return re.compile("".join(parts), re.DOTALL)
 
 
+def prompt_names(prefix: str = "") -> list[str]:
+    """The name of every prompt starting with ``prefix``, sorted."""
+    return sorted({m["name"] for p in HERE.glob(f"{prefix}*.v*.txt") if (m := _FILE.fullmatch(p.name))})
+
+
 def prompt_versions(name: str) -> list[Prompt]:
     """Every version of the prompt ``name``, oldest first."""
     versions = sorted(int(m["version"]) for p in HERE.glob(f"{name}.v*.txt") if (m := _FILE.fullmatch(p.name)))
@@ -61,8 +66,7 @@ def load_prompt(spec: str) -> Prompt:
     name, _, version = spec.partition("@v")
     versions = {int(m["version"]): p for p in HERE.glob(f"{name}.v*.txt") if (m := _FILE.fullmatch(p.name))}
     if not versions:
-        known = sorted({m["name"] for p in HERE.glob("*.txt") if (m := _FILE.fullmatch(p.name))})
-        raise ValueError(f"unknown prompt {name!r}; known: {', '.join(known)}")
+        raise ValueError(f"unknown prompt {name!r}; known: {', '.join(prompt_names())}")
     chosen = int(version) if version else max(versions)
     if chosen not in versions:
         raise ValueError(f"prompt {name!r} has no version {chosen}; it has {sorted(versions)}")
