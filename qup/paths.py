@@ -98,3 +98,9 @@ def eval_metrics(name: str) -> Path:
 
 def cache(stage: str) -> Path:
     return CACHE / stage
+
+
+LIVE = Path("dvclive/train")  # every train@ stage's dvclive folders, one per corpus (``training_curves``)
+# the training curves of every corpus, seeds averaged, one tidy file per curve for DVC's top-level plots
+TRAIN_LOSS_PLOT = PLOTS / "train_loss.json"
+TRAIN_ACCURACY_PLOT = PLOTS / "train_token_accuracy.json"

@@ -36,7 +36,7 @@ def expected_outs(corpora: list[str]) -> dict[str, set[Path]]:
         "evaluate_base": {paths.eval_results("base"), paths.eval_metrics("base")},
         "report": {paths.SUMMARY_REPORT, paths.SUMMARY_METRICS, paths.PLOTS / "corpora.json",
                    paths.PLOTS / "utility.png", paths.PLOTS / "reward_vs_accuracy.png",
-                   paths.PLOTS / "perplexity_vs_accuracy.png"},
+                   paths.PLOTS / "perplexity_vs_accuracy.png", paths.TRAIN_LOSS_PLOT, paths.TRAIN_ACCURACY_PLOT},
     }
     for name in corpora:
         outs[f"corpus@{name}"] = {paths.corpus(name), paths.attempts(name), paths.corpus_metrics(name)}
@@ -73,7 +73,7 @@ def test_each_stage_depends_on_what_its_code_reads(stages, corpora):
         "native": [paths.TRAIN_PROBLEMS, paths.MANIFEST],
         "reward_model": [paths.TRAIN_PROBLEMS, paths.TEST_PROBLEMS],
         "evaluate_base": [paths.TEST_PROBLEMS, paths.BENCHMARKS, paths.MANIFEST],
-        "report": [paths.eval_metrics("base"), paths.eval_results("base")],
+        "report": [paths.eval_metrics("base"), paths.eval_results("base"), paths.LIVE],
     }
     for name in corpora:
         reads[f"corpus@{name}"] = [paths.TRAIN_PROBLEMS, paths.NATIVE_SAMPLES]

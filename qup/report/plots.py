@@ -1,17 +1,34 @@
-"""The report's figures: PNGs of utility and of utility against quality, and the JSON that DVC plots read."""
+"""The report's figures: PNGs of utility and of utility against quality, and the JSON that DVC plots read.
+
+DVC's top-level ``plots:`` in ``dvc.yaml`` draw ``corpora.json`` (one point per corpus, every figure with its 95%
+interval) and one tidy file per training curve (``train_loss.json``, ``train_token_accuracy.json``: a row per
+corpus and step, seeds averaged, with the seeds' range), through the templates in ``.dvc/plots/``.
+"""
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from qup import paths
 
-def write_plots(rows: dict[str, dict], base: dict, reward_label: str | None, k: int, directory: Path) -> None:
-    """``utility.png``, ``reward_vs_accuracy.png`` (when there is a reward model), ``perplexity_vs_accuracy.png``
-    and ``corpora.json`` under ``directory``."""
+# curve file (the name the report writes) -> (dvclive's file under a seed's folder, its field)
+CURVES = {paths.TRAIN_LOSS_PLOT.name: ("plots/metrics/loss.tsv", "loss"),
+          paths.TRAIN_ACCURACY_PLOT.name: ("plots/metrics/mean_token_accuracy.tsv", "mean_token_accuracy")}
+
+
+def write_plots(rows: dict[str, dict], base: dict, reward_label: str | None, k: int, directory: Path, *,
+                root: Path | None = None) -> None:
+    """``utility.png``, ``reward_vs_accuracy.png`` (when there is a reward model), ``perplexity_vs_accuracy.png``,
+    ``corpora.json`` and the training curves (from dvclive's folders under ``root``, by default the folder that
+    holds ``directory`` as ``reports/plots``) under ``directory``."""
+    if root is None:
+        root = directory.parents[len(paths.PLOTS.parts) - 1] if directory.parts[-len(paths.PLOTS.parts):] == \
+            paths.PLOTS.parts else directory
     utility_plot(rows, base, directory / "utility.png", k)
     if reward_label:
         scatter(rows, lambda r: r["reward"][reward_label], directory / "reward_vs_accuracy.png",
@@ -19,14 +36,50 @@ def write_plots(rows: dict[str, dict], base: dict, reward_label: str | None, k: 
     scatter(rows, lambda r: r["perplexity"], directory / "perplexity_vs_accuracy.png",
             xlabel="SLM perplexity on the corpus", k=k)
     (directory / "corpora.json").write_text(json.dumps(corpus_points(rows, reward_label), indent=2) + "\n")
+    for name, (file, field) in CURVES.items():
+        (directory / name).write_text(json.dumps(training_curve(root, list(rows), file, field), indent=2) + "\n")
+
+
+def _interval(block: dict | None, name: str) -> dict:
+    """``name``, ``name_low`` and ``name_high`` from a ``{mean, ci_low, ci_high}`` block (None where absent)."""
+    block = block or {}
+    return {name: block.get("mean"), f"{name}_low": block.get("ci_low"), f"{name}_high": block.get("ci_high")}
 
 
 def corpus_points(rows: dict[str, dict], reward_label: str | None) -> list[dict]:
-    """One point per corpus for DVC plots: reward, perplexity, Avg@k with its interval, greedy accuracy."""
-    return [{"corpus": n, "reward": r["reward"][reward_label]["mean"] if reward_label else None,
-             "perplexity": r["perplexity"]["mean"], "avg_at_k": r["avg_at_k"]["mean"],
-             "avg_at_k_low": r["avg_at_k"]["ci_low"], "avg_at_k_high": r["avg_at_k"]["ci_high"],
+    """One point per corpus for DVC plots: reward, perplexity and Avg@k, each with its 95% interval (``_low``,
+    ``_high``), and greedy accuracy; ``native`` marks the native corpus, the baseline every other is held to."""
+    return [{"corpus": n, "native": n == "native",
+             **_interval(r["reward"].get(reward_label) if reward_label else None, "reward"),
+             **_interval(r["perplexity"], "perplexity"), **_interval(r["avg_at_k"], "avg_at_k"),
              "greedy_accuracy": r["greedy_accuracy"]["mean"]} for n, r in rows.items()]
+
+
+def _read_curve(path: Path, field: str) -> dict[int, float]:
+    """step -> value of one dvclive TSV (empty where the file is missing)."""
+    if not path.exists():
+        return {}
+    with path.open(newline="") as f:
+        return {int(row["step"]): float(row[field]) for row in csv.DictReader(f, delimiter="\t") if row.get(field)}
+
+
+def _seed_folders(folder: Path) -> list[Path]:
+    seeds = [p for p in folder.glob("seed-*") if p.is_dir() and p.name[5:].isdigit()]
+    return sorted(seeds, key=lambda p: int(p.name[5:]))
+
+
+def training_curve(root: Path, corpora: list[str], file: str, field: str) -> list[dict]:
+    """One curve for DVC plots: a row per corpus (in ``corpora``'s order) and step with the mean over the training
+    seeds of ``field`` (from ``file`` under each seed's dvclive folder), its range over the seeds (``_min``,
+    ``_max``) and how many seeds logged that step."""
+    out = []
+    for name in corpora:
+        runs = [_read_curve(seed / file, field) for seed in _seed_folders(root / paths.training_curves(name))]
+        for step in sorted(set().union(*runs)):
+            values = [run[step] for run in runs if step in run]
+            out.append({"corpus": name, "step": step, field: float(np.mean(values)), f"{field}_min": min(values),
+                        f"{field}_max": max(values), "seeds": len(values)})
+    return out
 
 
 def _pyplot():
