@@ -24,6 +24,6 @@ def build_report(corpora: dict[str, CorpusSpec], reward_columns: list[str], *, r
     """Write the summary table, plots and verdict under ``root``; returns what ``metrics/summary.json`` holds."""
     summary = summarize(corpora, reward_columns, root, seed=seed, resamples=resamples)
     labels = reward_labels(reward_columns)
-    write_plots(summary["corpora"], summary["base"], labels[0] if labels else None, summary["k"], root / paths.PLOTS)
+    write_plots(summary["corpora"], summary["base"], labels[0] if labels else None, summary["k"], root)
     (root / paths.SUMMARY_REPORT).write_text(markdown(summary, labels))
     return summary

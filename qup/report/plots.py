@@ -21,14 +21,10 @@ CURVES = {paths.TRAIN_LOSS_PLOT.name: ("plots/metrics/loss.tsv", "loss"),
           paths.TRAIN_ACCURACY_PLOT.name: ("plots/metrics/mean_token_accuracy.tsv", "mean_token_accuracy")}
 
 
-def write_plots(rows: dict[str, dict], base: dict, reward_label: str | None, k: int, directory: Path, *,
-                root: Path | None = None) -> None:
-    """``utility.png``, ``reward_vs_accuracy.png`` (when there is a reward model), ``perplexity_vs_accuracy.png``,
-    ``corpora.json`` and the training curves (from dvclive's folders under ``root``, by default the folder that
-    holds ``directory`` as ``reports/plots``) under ``directory``."""
-    if root is None:
-        root = directory.parents[len(paths.PLOTS.parts) - 1] if directory.parts[-len(paths.PLOTS.parts):] == \
-            paths.PLOTS.parts else directory
+def write_plots(rows: dict[str, dict], base: dict, reward_label: str | None, k: int, root: Path) -> None:
+    """Under ``root``'s ``reports/plots``: ``utility.png``, ``reward_vs_accuracy.png`` (when there is a reward
+    model), ``perplexity_vs_accuracy.png``, ``corpora.json`` and the training curves (from dvclive's folders)."""
+    directory = root / paths.PLOTS
     utility_plot(rows, base, directory / "utility.png", k)
     if reward_label:
         scatter(rows, lambda r: r["reward"][reward_label], directory / "reward_vs_accuracy.png",
