@@ -204,22 +204,24 @@ def _vllm_server_rate(model: str, python: str, conversations, sampling, log: Log
     return tokens / seconds
 
 
-def bench_nll(model: str, n_traces: int = 512, batch_size: int = 16, log: Log = print) -> float:
-    """Batched, length-sorted NLL scoring vs one trace at a time, same model and traces, in traces/s."""
+def bench_nll(model: str, n_traces: int = 512, batch_size: int = 16, device: str | None = None,
+              log: Log = print) -> float:
+    """Batched, length-sorted NLL scoring vs one trace at a time, same model and traces, in traces/s; the model
+    loaded as the score stages load it (``device``: as ``scoring.device``)."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    from qup.scoring.nll import response_nll
+    from qup.scoring.nll import load_nll_model, response_nll
     from qup.toy.styles import render_native, render_oracle
 
     tokenizer = AutoTokenizer.from_pretrained(model)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    lm = AutoModelForCausalLM.from_pretrained(model).to(device).eval()
+    lm = load_nll_model(model, device)
     rng = random.Random(0)
     problems = generate_problems(n_traces, seed=98, prefix="bench")
     pairs = [([{"role": "user", "content": p.question}],
               render_oracle(p) if i % 3 == 0 else render_native(p, rng)) for i, p in enumerate(problems)]
-    log(f"{n_traces} traces (a third in the Oracle's longer style), on {device}, {torch.get_num_threads()} threads")
+    log(f"{n_traces} traces (a third in the Oracle's longer style), on {lm.device.type}, "
+        f"{torch.get_num_threads()} threads")
 
     started = time.perf_counter()
     batched = response_nll(lm, tokenizer, pairs, batch_size=batch_size)

@@ -10,6 +10,9 @@ from qup.digests import directory_digest
 from qup.models import loadable
 from qup.records import write_json
 
+# the hub and local reward models the reward_model stage pinned, in its output (written only when there are some)
+REWARD_MANIFEST = paths.REWARD_MODEL / "manifest.json"
+
 
 def write_manifest(entries: list[dict], path: Path = paths.MANIFEST) -> None:
     """The manifest the later stages read: one entry (role, id, revision, path, dtype) per model."""
@@ -24,6 +27,16 @@ def slm_entry(manifest: Path = paths.MANIFEST) -> dict:
     entry = next((m for m in models if m["role"] == "slm"), None)
     if entry is None:
         raise ValueError(f"{manifest}: no model with role 'slm'")
+    return loadable(entry)
+
+
+def reward_entry(name: str, label: str, manifest: Path = REWARD_MANIFEST) -> dict:
+    """The entry of reward model ``name`` (labelled ``label``) as the ``reward_model`` stage pinned it."""
+    models = json.loads(manifest.read_text())["models"] if manifest.exists() else []
+    entry = next((m for m in models if m["id"] == name and m["label"] == label), None)
+    if entry is None:
+        raise FileNotFoundError(f"reward model {name} ({label}) is not pinned in {manifest}; run the reward_model "
+                                "stage first (dvc repro reward_model)")
     return loadable(entry)
 
 

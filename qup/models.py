@@ -25,10 +25,17 @@ def param_name(role: str) -> str:
     return "scoring.reward_models[].name" if role == "reward" else f"models.{role}.name"
 
 
-def resolve_model(role: str, ref: ModelRef, *, timeout: float = 15.0, cache_dir: Path = paths.cache("models")) -> dict:
+HUB_FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"]  # weights, configs, tokenizers, templates
+REMOTE_CODE_FILES = ["*.py"]  # the modeling code a trust_remote_code model loads (Qwen2.5-Math-PRM-7B's)
+
+
+def resolve_model(role: str, ref: ModelRef, *, remote_code: bool = False, timeout: float = 15.0,
+                  cache_dir: Path = paths.cache("models")) -> dict:
     """A manifest entry (id, revision or content hash, path, dtype) for a hub id, a local directory or a GGUF file.
 
-    Hub weights go to the Hugging Face cache and GGUF conversions to ``cache_dir``, never into the DVC cache.
+    A hub id's revision is the commit the hub resolved ``ref.revision`` (None: main) to, and its path that commit's
+    snapshot. Hub weights go to the Hugging Face cache and GGUF conversions to ``cache_dir``, never into the DVC
+    cache. ``remote_code``: fetch the repository's Python files too, for a model loaded with trust_remote_code.
     """
     local = Path(ref.name).expanduser()
     if local.is_file():
@@ -46,7 +53,7 @@ def resolve_model(role: str, ref: ModelRef, *, timeout: float = 15.0, cache_dir:
     os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", str(int(timeout)))
     try:
         path = snapshot_download(ref.name, revision=ref.revision,
-                                 allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"])
+                                 allow_patterns=HUB_FILES + (REMOTE_CODE_FILES if remote_code else []))
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as err:
         raise ModelUnavailable(
             f"{param_name(role)}: cannot resolve '{ref.name}' on the Hugging Face hub ({type(err).__name__}: "
@@ -111,9 +118,19 @@ def convert_gguf(file: Path, target: Path, dtype: str, role: str) -> None:
 
 
 def loadable(entry: dict) -> dict:
-    """``entry`` with its GGUF conversion rebuilt where the cache lost it (a fresh clone, a cleared
-    ``.qup-cache``); the GGUF file must still hash to the pinned revision."""
-    if entry.get("source") != "gguf" or Path(entry["path"]).is_dir():
+    """``entry``, checked to load what was pinned: a hub model's commit fetched again where its snapshot is gone
+    (another machine, a cleared hub cache); a local directory that must still hash to its pinned revision; a GGUF
+    conversion rebuilt where the cache lost it (a fresh clone, a cleared ``.qup-cache``), from a file that must
+    still hash to the pinned revision."""
+    source = entry.get("source")
+    if source == "hub" and not Path(entry["path"]).is_dir():
+        ref = ModelRef(name=entry["id"], revision=entry["revision"], dtype=entry["dtype"])
+        return {**entry, "path": resolve_model(entry["role"], ref,
+                                               remote_code=entry.get("trust_remote_code", False))["path"]}
+    if source == "path" and directory_digest(Path(entry["path"])) != entry["revision"]:
+        raise ModelUnavailable(f"{entry['id']}: its content changed since it was pinned ({entry['revision'][:12]}); "
+                               "rerun the stage that pinned it")
+    if source != "gguf" or Path(entry["path"]).is_dir():
         return entry
     again = resolve_model(entry["role"], ModelRef(name=entry["id"], dtype=entry["dtype"]),
                           cache_dir=Path(entry["path"]).parent.parent)

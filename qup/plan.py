@@ -335,8 +335,9 @@ def _trace_length(params: Params, m: Measures, corpus: str) -> float:
 def _score(stage: str, params: Params, m: Measures) -> Row:
     corpus, passes = stage.partition("@")[2], 1 + len(params.scoring.reward_models)
     usage = Usage(calls=m.shared * passes, prompt_tokens=round(m.shared * passes * _trace_length(params, m, corpus)))
-    return _row(stage, params, "slm", usage, f"{m.shared:,} traces × {passes} forward passes (NLL, reward models)",
-                forward=True)
+    models = ", ".join(r.name for r in params.scoring.reward_models) or "none"
+    return _row(stage, params, "slm", usage, f"{m.shared:,} traces × {passes} forward passes (NLL; reward models: "
+                f"{models})", forward=True)
 
 
 def _train(stage: str, params: Params, m: Measures) -> Row:

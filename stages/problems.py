@@ -20,7 +20,7 @@ def main(params: Params) -> None:
     write_parquet(problems.test, paths.TEST_PROBLEMS)
     write_parquet(problems.rejected, paths.REJECTED_PROBLEMS)
     metrics = {"read": problems.n_read, "rejected": problems.rejected.height,
-               "train": problems.train.height, "test": problems.test.height}
+               "train": problems.train.height, "test": problems.test.height, "revision": problems.revision}
     write_json(metrics, paths.PROBLEMS_METRICS)
     print(f"problems: {metrics['train']} train, {metrics['test']} test, "
           f"{metrics['rejected']} rejected of {metrics['read']} read")

@@ -26,11 +26,12 @@ def main(params: Params, name: str) -> None:
     corpus = pl.read_parquet(paths.corpus(name))
     slm = slm_entry()
     native_samples = pl.read_parquet(paths.NATIVE_SAMPLES)["response"].to_list()
+    scorers = reward_models(cfg.reward_models, cfg.device)  # as the reward_model stage made or pinned them
     started = time.perf_counter()
     with nll_backend(params, slm) as (nll_fn, tokenizer):
         scores, metrics = score_corpus(
             corpus, prompt=load_prompt(params.native.prompt), nll_fn=nll_fn, slm_tokenizer=tokenizer,
-            slm_key=slm["revision"], reward_models=reward_models(cfg.reward_models), native_samples=native_samples,
+            slm_key=slm["revision"], reward_models=scorers, native_samples=native_samples,
             top_tokens=cfg.top_tokens, resamples=cfg.bootstrap, seed=params.seed, cache_dir=paths.cache("score") / name,
             shard_size=cfg.shard_size)
     metrics.update(corpus=name, seconds=round(time.perf_counter() - started, 1))

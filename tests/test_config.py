@@ -45,3 +45,55 @@ def test_training_seeds_must_differ(tmp_path):
     path.write_text("train:\n  seeds: [0, 0]\n")
     with pytest.raises(ParamsError, match="train.*repeats a seed"):
         load_params(path)
+
+
+REAL_SLM = {"models": {"slm": {"name": "Qwen/Qwen2.5-Math-1.5B"}}}
+REAL_PARTS = {"scoring": {"reward_models": [{"name": "Qwen/Qwen2.5-Math-RM-72B"}]}, "native": {"prompt": "solve"},
+              "models": {"slm": {"name": "Qwen/Qwen2.5-Math-1.5B"}, "oracle": {"name": "gpt-4o"}},
+              "engines": {"oracle": {"engine": "openai", "openai": {"base_url": "http://localhost:1/v1"}}}}
+
+
+def test_the_toy_parts_beside_a_real_slm_are_refused_each_named():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as err:
+        Params.model_validate(REAL_SLM)
+    for key in ("scoring.reward_models[0].name: toy", "native.prompt: toy_solve", "models.oracle.name: symbolic",
+                "engines.oracle.engine: symbolic"):
+        assert key in str(err.value)
+    Params.model_validate(REAL_PARTS)
+    Params()  # the toy world keeps its own parts
+
+
+@pytest.mark.parametrize("toy, key", [
+    ({"scoring": {"reward_models": [{"name": "Qwen/Qwen2.5-Math-RM-72B"}, {"name": "toy", "label": "t"}]}},
+     "scoring.reward_models[1].name: toy"),
+    ({"native": {"prompt": "toy_solve"}}, "native.prompt: toy_solve"),
+    ({"models": {"oracle": {"name": "symbolic"}}}, "models.oracle.name: symbolic"),
+    ({"engines": {"oracle": {"engine": "symbolic"}}}, "engines.oracle.engine: symbolic"),
+])
+def test_one_toy_part_beside_a_real_slm_is_refused(toy, key):
+    import re
+
+    from qup.config import merged
+
+    with pytest.raises(ValueError, match=rf"Qwen2\.5-Math-1\.5B', a real model, but {re.escape(key)} belong"):
+        Params.model_validate(merged(REAL_PARTS, toy))
+
+
+def test_the_presets_validate_and_the_study_scores_with_real_reward_models():
+    study = load_params("params.yaml", ["presets/study-gpt4o.yaml"])
+    primary, prm = study.scoring.reward_models
+    assert primary.name == "Qwen/Qwen2.5-Math-RM-72B" and primary.engine == "sglang"
+    assert (prm.name, prm.kind, prm.trust_remote_code, prm.step_separator) == (
+        "Qwen/Qwen2.5-Math-PRM-7B", "prm", True, "<extra_0>")
+    real_cpu = load_params("params.yaml", ["presets/real-cpu.yaml"])
+    assert [r.name for r in real_cpu.scoring.reward_models] == ["slm_head"] and real_cpu.native.prompt == "solve"
+
+
+def test_a_revision_is_for_a_hub_benchmark_only():
+    from qup.config import BenchmarkRef
+
+    assert BenchmarkRef(name="g", preset="gsm8k", revision="main").revision == "main"
+    with pytest.raises(ValueError, match="revision is for a hub preset"):
+        BenchmarkRef(name="t", preset="toy_ood", revision="main")

@@ -8,7 +8,7 @@ import pytest
 from qup.config import ModelRef
 from qup.manifest import slm_entry, write_manifest
 from qup.models import ModelUnavailable, resolve_model
-from qup.problems.hub import HubUnreachable, hub_rows, resolve
+from qup.problems.hub import HubUnreachable, pin, resolve
 
 
 def test_local_directory_is_pinned_by_content(tiny_model_dir):
@@ -35,7 +35,7 @@ def test_unreachable_hub_dataset_says_how_to_use_local_files(monkeypatch):
     source = resolve("gsm8k", None, None, None, {})
     assert (source.dataset, source.shape) == ("openai/gsm8k", "gsm8k")
     with pytest.raises(HubUnreachable, match="problems.source=file and problems.file.path"):
-        hub_rows(source, ["train"], timeout=5)
+        pin(source, timeout=5)
 
 
 def fake_conversions(monkeypatch) -> list:

@@ -19,6 +19,7 @@ NUMINA_SIZED = {
     "native": {"prompt": "solve", "max_new_tokens": 2048},
     "oracle": {"max_new_tokens": 2048},
     "costs": {"prices": {"gpt-4o": GPT}},
+    "scoring": {"reward_models": [{"name": "Qwen/Qwen2.5-Math-RM-72B"}]},
 }
 
 

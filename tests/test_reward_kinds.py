@@ -1,15 +1,17 @@
 """Reward-model kinds are a registry: what the reward_model stage trains and where the score stage finds it."""
 
 import json
+import shutil
 
 import pytest
 
 from qup import paths
 from qup.config import Params, RewardModelRef
 from qup.digests import directory_digest
+from qup.manifest import REWARD_MANIFEST
 from qup.models import ModelUnavailable
 from qup.scoring.corpus import reward_models
-from qup.scoring.kinds import HUB, KINDS, RewardModelKind, kind_of, to_train, trained_in
+from qup.scoring.kinds import HUB, KINDS, RewardModelKind, kind_of, pins, to_train, trained_in
 from stages import reward_model
 
 
@@ -27,7 +29,7 @@ def test_a_name_picks_its_kind_and_anything_else_is_a_hub_or_local_model():
 
 def test_a_model_that_is_no_kind_and_cannot_be_found_is_refused_naming_the_key_and_the_kinds():
     with pytest.raises(ModelUnavailable, match=r"scoring\.reward_models\[\]\.name: .*\./no_such_rm.*toy, slm_head"):
-        reward_models([RewardModelRef(name="./no_such_rm")])
+        pins([RewardModelRef(name="./no_such_rm")])
 
 
 def test_a_new_kind_is_one_entry_trained_by_the_stage_and_found_by_the_score_stage(tmp_path, monkeypatch):
@@ -47,9 +49,44 @@ def test_a_new_kind_is_one_entry_trained_by_the_stage_and_found_by_the_score_sta
     assert column == "reward_rm0" and revision == directory_digest(folder)
 
 
-def test_with_nothing_to_train_the_stage_says_so(tmp_path, monkeypatch):
+def test_with_nothing_to_train_or_pin_the_stage_says_so(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    reward_model.main(rm_params("Skywork/Skywork-Reward-Llama-3.1-8B"))
+    monkeypatch.setitem(KINDS, "none", RewardModelKind(trained_in(paths.REWARD_MODEL)))
+    reward_model.main(rm_params("none"))
     assert (paths.REWARD_MODEL / "README.md").read_text() == (
         "No reward model named `toy` or `slm_head` in params scoring.reward_models.\n")
     assert json.loads(paths.REWARD_MODEL_METRICS.read_text()) == {"trained": False}
+    assert not REWARD_MANIFEST.exists()
+
+
+def test_hub_and_local_reward_models_are_pinned_once_and_every_score_stage_loads_that_pin(
+        tmp_path, monkeypatch, tiny_model_dir):
+    commits = iter(["a" * 40, "b" * 40])  # the hub's main moves on after the reward_model stage
+
+    def snapshot_download(repo_id, revision=None, allow_patterns=None):
+        calls.append((revision, allow_patterns))
+        path = tmp_path / "hub" / (revision if revision and len(revision) == 40 else next(commits))
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "config.json").write_text("{}")
+        return str(path)
+
+    calls: list = []
+    monkeypatch.setattr("huggingface_hub.snapshot_download", snapshot_download)
+    monkeypatch.chdir(tmp_path)
+    params = Params.model_validate({"scoring": {"reward_models": [
+        {"name": "Qwen/Qwen2.5-Math-PRM-7B", "label": "prm", "kind": "prm", "trust_remote_code": True},
+        {"name": str(tiny_model_dir), "label": "local"}]}})
+    refs = params.scoring.reward_models
+    with pytest.raises(FileNotFoundError, match=r"not pinned .*dvc repro reward_model"):
+        reward_models(refs)
+    reward_model.main(params)
+    pinned = json.loads(paths.REWARD_MODEL_METRICS.read_text())["pinned"]
+    assert pinned == {"prm": {"id": "Qwen/Qwen2.5-Math-PRM-7B", "revision": "a" * 40},
+                      "local": {"id": str(tiny_model_dir), "revision": directory_digest(tiny_model_dir)}}
+    assert calls == [(None, calls[0][1])] and "*.py" in calls[0][1]  # its modeling code comes with it
+    (prm, _, prm_revision), (local, _, local_revision) = reward_models(refs)
+    assert (prm, prm_revision, local, local_revision) == ("reward_prm", "a" * 40, "reward_local",
+                                                          directory_digest(tiny_model_dir))
+    shutil.rmtree(tmp_path / "hub")  # a score stage on another machine fetches the pinned commit, not main
+    reward_models(refs)
+    assert calls[-1][0] == "a" * 40 and "*.py" in calls[-1][1]

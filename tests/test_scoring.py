@@ -183,3 +183,36 @@ def test_content_tokens_are_the_digits_and_operators_and_split_the_perplexity():
     content, template = split_perplexities([math.log(2)] * 5 + [0.0] * (n - 5), [True] * 5 + [False] * (n - 5))
     assert content == pytest.approx(2.0) and template == pytest.approx(1.0)
     assert split_perplexities([0.1], [False]) == (None, pytest.approx(math.exp(0.1)))
+
+
+def test_scoring_runs_where_params_say_else_as_training_cuda_when_available(monkeypatch):
+    from qup.scoring.device import scoring_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert scoring_device(None) == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # resolution only: nothing moves to a GPU
+    assert scoring_device(None) == "cuda" and scoring_device("cpu") == "cpu"
+
+
+def test_the_nll_backend_loads_on_scoring_device_in_the_models_dtype_and_its_nll_is_unchanged(
+        slm, tiny_model_dir, monkeypatch):
+    from qup.scoring.nll import load_nll_model, nll_backend
+
+    model, tokenizer = slm
+    expected = response_nll(model, tokenizer, PAIRS)
+    loaded = load_nll_model(str(tiny_model_dir))
+    assert loaded.device.type == "cpu" and loaded.dtype == model.dtype
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # scoring.device: cpu wins over a GPU
+    params = Params.model_validate({"scoring": {"device": "cpu"}})
+    with nll_backend(params, {"path": str(tiny_model_dir)}) as (nll_fn, _):
+        for a, b in zip(nll_fn(PAIRS), expected):
+            assert a.token_ids == b.token_ids and a.nll == pytest.approx(b.nll, abs=1e-6)
+
+
+def test_reward_models_open_on_scoring_device(tmp_path, monkeypatch):
+    from qup.scoring.corpus import open_reward_model
+
+    save_toy_reward_model(tmp_path / "rm")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    opened = open_reward_model(RewardModelRef(name="x", label="x"), str(tmp_path / "rm"), device="cpu")
+    assert opened.device == "cpu" and next(opened.model.parameters()).device.type == "cpu"

@@ -71,6 +71,23 @@ class Params(Strict):
         check_corpora(self.corpora)
         return self
 
+    @model_validator(mode="after")
+    def _no_toy_part_beside_a_real_slm(self):
+        """The toy world's reward model, prompt and Oracle know only toy problems: beside a real SLM they would
+        give figures that look like results and mean nothing."""
+        if self.models.slm.name == "toy":
+            return self
+        toy = [f"scoring.reward_models[{i}].name: toy" for i, ref in enumerate(self.scoring.reward_models)
+               if ref.name == "toy"]
+        toy += [key for key, on in (("native.prompt: toy_solve", self.native.prompt == "toy_solve"),
+                                    ("models.oracle.name: symbolic", self.models.oracle.name == "symbolic"),
+                                    ("engines.oracle.engine: symbolic", self.engines.oracle.engine == "symbolic"))
+                if on]
+        if toy:
+            raise ValueError(f"models.slm.name is {self.models.slm.name!r}, a real model, but {'; '.join(toy)} "
+                             "belong to the toy world; name real ones (see docs/real-models.md)")
+        return self
+
 
 class ParamsError(ValueError):
     """params.yaml is missing, unreadable or invalid."""

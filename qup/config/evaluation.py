@@ -24,6 +24,7 @@ class BenchmarkRef(Strict):
     name: str = Field(pattern=r"^[a-z0-9_]+$")  # labels its results; "test" is the test split's
     preset: Literal[BENCHMARK_PRESETS] | None = None
     file: FileSource | None = None
+    revision: str | None = None  # a hub preset's branch, tag or commit; None: main (the commit read is in the metrics)
     max_problems: int | None = Field(None, ge=1)  # the first N problems (after a seeded shuffle); None: all
 
     @model_validator(mode="after")
@@ -32,6 +33,8 @@ class BenchmarkRef(Strict):
             raise ValueError(f"benchmark {self.name!r}: set exactly one of preset and file")
         if self.file is not None and not self.file.path:
             raise ValueError(f"benchmark {self.name!r}: file.path is not set")
+        if self.revision is not None and BENCHMARKS.get(self.preset, {}).get("source") != "hf":
+            raise ValueError(f"benchmark {self.name!r}: revision is for a hub preset's dataset only")
         if self.name == "test":
             raise ValueError("benchmark name 'test' is the test split's; choose another")
         return self

@@ -20,6 +20,7 @@ class HubSourceParams(Strict):
     preset: Literal["gsm8k", "math", "numina"] | None = "gsm8k"
     dataset: str | None = None
     config: str | None = None
+    revision: str | None = None  # a branch, tag or commit to read; None: main (the commit read is in the metrics)
     shape: Literal["gsm8k", "math", "columns"] | None = None
     splits: list[str] = ["train", "test"]
     use_source_split: bool = True

@@ -44,6 +44,8 @@ class ScoringParams(Strict):
     # the SLM's NLL: hf (in process) | sglang (prompt logprobs from a server, with engines.slm.sglang's options)
     nll_engine: Literal["hf", "sglang"] = "hf"
     nll_batch_size: int = Field(16, ge=1)  # on CPU a small model is compute-bound: 8-16 beats 64 (qup bench nll)
+    # where the hf NLL and reward models run, each in its checkpoint's dtype; None: as training, cuda when available
+    device: Literal["cpu", "cuda"] | None = None
     top_tokens: int = Field(20, ge=1)
     bootstrap: int = Field(1000, ge=10)  # resamples for the 95% intervals
     shard_size: int = Field(256, ge=1)

@@ -26,6 +26,7 @@ class ProblemSet:
     test: pl.DataFrame
     rejected: pl.DataFrame
     n_read: int
+    revision: str | None = None  # the hub commit the source was read at
 
 
 def check_rejected_share(result: Validated, threshold: float, where: str) -> None:
@@ -43,15 +44,16 @@ def check_rejected_share(result: Validated, threshold: float, where: str) -> Non
     )
 
 
-def read_source(params: Params) -> tuple[Validated, str]:
-    """Every row of the configured source, validated; and a description of where it came from."""
+def read_source(params: Params) -> tuple[Validated, str, str | None]:
+    """Every row of the configured source, validated; a description of where it came from; and the hub commit it
+    was read at (None for the toy world and files)."""
     cfg = params.problems
     limits = {"max_chars": cfg.max_chars, "max_solution_chars": cfg.max_solution_chars}
     if cfg.source == "toy":
         from qup.problems.toy import toy_rows
 
         rows = toy_rows(cfg.n_train + cfg.n_test, params.seed, params.toy)
-        return validate_rows(rows, source="toy", file="toy", **limits), "toy world"
+        return validate_rows(rows, source="toy", file="toy", **limits), "toy world", None
     if cfg.source == "file":
         from pathlib import Path
 
@@ -60,13 +62,13 @@ def read_source(params: Params) -> tuple[Validated, str]:
         path = Path(cfg.file.path)
         rows = read_rows(path, cfg.file.type)
         return validate_rows(rows, source=path.stem, file=str(path), shape=cfg.file.shape,
-                             columns=cfg.file.columns, **limits), str(path)
-    from qup.problems.hub import hub_rows, resolve
+                             columns=cfg.file.columns, **limits), str(path), None
+    from qup.problems.hub import hub_rows, pin, resolve
 
-    hub = resolve(cfg.hf.preset, cfg.hf.dataset, cfg.hf.config, cfg.hf.shape, cfg.hf.columns)
+    hub = pin(resolve(cfg.hf.preset, cfg.hf.dataset, cfg.hf.config, cfg.hf.shape, cfg.hf.columns, cfg.hf.revision))
     rows = hub_rows(hub, cfg.hf.splits)
     return validate_rows(rows, source=hub.dataset.split("/")[-1], file=hub.dataset, shape=hub.shape,
-                         columns=hub.columns, **limits), f"hf:{hub.dataset}"
+                         columns=hub.columns, **limits), f"hf:{hub.dataset}", hub.revision
 
 
 def split_problems(accepted: list[dict], params: Params) -> tuple[list[dict], list[dict]]:
@@ -94,10 +96,10 @@ def split_problems(accepted: list[dict], params: Params) -> tuple[list[dict], li
 
 def build_problem_set(params: Params) -> ProblemSet:
     """Read, validate and split the configured source; fail when too much of it was rejected."""
-    result, where = read_source(params)
+    result, where, revision = read_source(params)
     check_rejected_share(result, params.problems.max_rejected_share, where)
     if not result.accepted:
         raise ValueError(f"{where}: no valid problems")
     train, test = split_problems(result.accepted, params)
     return ProblemSet(problems_frame(train), problems_frame(test), rejected_frame(result.rejected),
-                      len(result.accepted) + len(result.rejected))
+                      len(result.accepted) + len(result.rejected), revision)

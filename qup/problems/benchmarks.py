@@ -41,15 +41,26 @@ def read_toy_ood(ref: BenchmarkRef, params: Params, limits: dict) -> Validated:
 
 
 def read_hub(ref: BenchmarkRef, params: Params, limits: dict) -> Validated:
-    """A hub benchmark's evaluation split."""
-    from qup.problems.hub import benchmark_source, hub_rows
+    """A hub benchmark's evaluation split, at the commit ``ref.revision`` resolves to."""
+    from qup.problems.hub import benchmark_source, hub_rows, pin
 
-    hub, split = benchmark_source(ref.preset)
+    hub, split = benchmark_source(ref.preset, ref.revision)
+    hub = pin(hub)
     return validate_rows(hub_rows(hub, [split]), source=ref.name, file=f"hf:{hub.dataset}", shape=hub.shape,
                          columns=hub.columns, **limits)
 
 
 PRESET_READERS = {"toy_ood": read_toy_ood, "hf": read_hub}  # a preset's source -> how its rows are read
+
+
+def pinned(ref: BenchmarkRef) -> BenchmarkRef:
+    """``ref`` with a hub preset's revision resolved to a commit (``qup.problems.hub.pin``), to read it at and
+    record; any other benchmark as it is."""
+    if ref.preset is None or BENCHMARKS[ref.preset]["source"] != "hf":
+        return ref
+    from qup.problems.hub import benchmark_source, pin
+
+    return ref.model_copy(update={"revision": pin(benchmark_source(ref.preset, ref.revision)[0]).revision})
 
 
 def read_benchmark(ref: BenchmarkRef, params: Params) -> Validated:

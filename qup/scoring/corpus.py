@@ -22,28 +22,34 @@ QUARTERS = ("ppl_q1", "ppl_q2", "ppl_q3", "ppl_q4")
 CONTENT_SPLIT = ("ppl_content", "ppl_template")
 
 
-def reward_models(refs: list[RewardModelRef]) -> list[tuple[str, Callable[[], RewardModel], str]]:
-    """(column, opener, revision) for every reward model in params, each opened only when needed."""
+def reward_models(refs: list[RewardModelRef], device: str | None = None,
+                  ) -> list[tuple[str, Callable[[], RewardModel], str]]:
+    """(column, opener, revision) for every reward model in params, each opened only when needed, the hf ones
+    on ``device`` (``scoring.device``)."""
     out = []
     for ref in refs:
         path, revision = kind_of(ref).locate(ref)
-        out.append((ref.column, lambda ref=ref, path=path: open_reward_model(ref, path), revision))
+        out.append((ref.column, lambda ref=ref, path=path: open_reward_model(ref, path, device=device), revision))
     return out
 
 
-def open_reward_model(ref: RewardModelRef, path: str, *, progress: bool = False) -> RewardModel:
-    """The reward model ``ref`` describes, loaded from ``path``."""
+def open_reward_model(ref: RewardModelRef, path: str, *, device: str | None = None,
+                      progress: bool = False) -> RewardModel:
+    """The reward model ``ref`` describes, loaded from ``path`` (on ``device`` when in process)."""
     label = ref.column.removeprefix("reward_")
     if ref.kind == "prm":
         if ref.engine != "hf":
             raise ValueError(f"reward model {ref.name}: PRMs run on the hf engine only")
         return HFProcessRewardModel(path, label=label, step_split=ref.step_split, step_separator=ref.step_separator,
-                                    aggregate=ref.aggregate, batch_size=ref.batch_size, dtype=ref.dtype,
-                                    trust_remote_code=ref.trust_remote_code, progress=progress)
+                                    aggregate=ref.aggregate, batch_size=ref.batch_size, device=device,
+                                    dtype=ref.dtype, trust_remote_code=ref.trust_remote_code, progress=progress)
     if ref.engine == "sglang":
+        remote_code = ["--trust-remote-code"] if ref.trust_remote_code else []
         return SGLangOutcomeRewardModel(path, label=label, url=ref.sglang_url, python=ref.sglang_python,
-                                        extra_args=ref.sglang_args, batch_size=ref.batch_size, progress=progress)
-    return HFOutcomeRewardModel(path, label=label, batch_size=ref.batch_size, dtype=ref.dtype, progress=progress)
+                                        extra_args=[*remote_code, *ref.sglang_args], batch_size=ref.batch_size,
+                                        progress=progress)
+    return HFOutcomeRewardModel(path, label=label, batch_size=ref.batch_size, device=device, dtype=ref.dtype,
+                                progress=progress)
 
 
 def conversations(corpus: pl.DataFrame, prompt: Prompt) -> list[tuple[Conversation, str]]:

@@ -1,8 +1,9 @@
 """Reward-model kinds: how the reward_model stage prepares each, and where the score stages find it.
 
 ``scoring.reward_models[].name`` names a kind of ``KINDS``, which the reward_model stage trains into its
-output ``data/reward_model``, or else a model of its own, a hub id or a local directory (``HUB``): nothing
-to prepare. A new kind is one entry of ``KINDS``; the toy world's imports its modules only when it trains.
+output ``data/reward_model``, or else a model of its own, a hub id or a local directory (``HUB``), which that
+stage pins (the hub's commit, a directory's content hash) so that every score stage loads the same model.
+A new kind is one entry of ``KINDS``; the toy world's imports its modules only when it trains.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import polars as pl
 from qup import paths
 from qup.config import ModelRef, Params, RewardModelRef
 from qup.digests import directory_digest
-from qup.manifest import slm_entry
+from qup.manifest import reward_entry, slm_entry
 from qup.models import ModelUnavailable, resolve_model
 from qup.prompts import load_prompt
 from qup.scoring.head_rm import train_head_reward_model
@@ -26,11 +27,13 @@ from qup.scoring.head_rm import train_head_reward_model
 class RewardModelKind:
     """``locate``: a reward model's weights and the revision that keys its cached scores.
     ``train``: fits the model into the reward_model stage's output folder (given) and returns its metrics;
-    None when there is nothing to make. ``headline``: the metric that stage's summary line shows."""
+    None when there is nothing to make. ``headline``: the metric that stage's summary line shows.
+    ``pin``: the manifest entry the reward_model stage records for a model it does not make; None: none."""
 
     locate: Callable[[RewardModelRef], tuple[str, str]]
     train: Callable[[Params, Path], dict] | None = None
     headline: str | None = None
+    pin: Callable[[RewardModelRef], dict] | None = None
 
 
 def trained_in(folder: Path) -> Callable[[RewardModelRef], tuple[str, str]]:
@@ -68,21 +71,33 @@ KINDS: dict[str, RewardModelKind] = {
 }
 
 
-def resolved(ref: RewardModelRef) -> tuple[str, str]:
-    """A hub id or a local directory, resolved as the models stage resolves models."""
+def resolved(ref: RewardModelRef) -> dict:
+    """A hub id or a local directory, resolved as the models stage resolves models, with its label."""
     try:
-        entry = resolve_model("reward", ModelRef(name=ref.name, revision=ref.revision, dtype=ref.dtype))
+        entry = resolve_model("reward", ModelRef(name=ref.name, revision=ref.revision, dtype=ref.dtype),
+                              remote_code=ref.trust_remote_code)
     except ModelUnavailable as err:
         raise ModelUnavailable(f"{err} (or name a reward model qup trains: {', '.join(KINDS)})") from err
+    return {**entry, "label": ref.column.removeprefix("reward_"), "trust_remote_code": ref.trust_remote_code}
+
+
+def pinned(ref: RewardModelRef) -> tuple[str, str]:
+    """Where the reward_model stage pinned a hub or local reward model, and its revision."""
+    entry = reward_entry(ref.name, ref.column.removeprefix("reward_"))
     return entry["path"], entry["revision"]
 
 
-HUB = RewardModelKind(resolved)
+HUB = RewardModelKind(pinned, pin=resolved)
 
 
 def kind_of(ref: RewardModelRef) -> RewardModelKind:
     """The kind ``ref`` names: a kind of ``KINDS``, else ``HUB``."""
     return KINDS.get(ref.name, HUB)
+
+
+def pins(refs: list[RewardModelRef]) -> list[dict]:
+    """The manifest entries of the reward models among ``refs`` that qup does not make, in params order."""
+    return [kind_of(ref).pin(ref) for ref in refs if kind_of(ref).pin is not None]
 
 
 def to_train(refs: list[RewardModelRef]) -> dict[str, RewardModelKind]:

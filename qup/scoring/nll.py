@@ -22,9 +22,10 @@ import torch
 
 from qup.chat import Conversation, Side, TemplateMismatch, length_sorted_batches, pad_batch, positions, response_span
 from qup.progress import progress
+from qup.scoring.device import scoring_device
 
-__all__ = ["ResponseNLL", "TemplateMismatch", "content_mask", "nll_backend", "response_nll", "sglang_response_nll",
-           "split_perplexities", "top_loss_tokens"]
+__all__ = ["ResponseNLL", "TemplateMismatch", "content_mask", "load_nll_model", "nll_backend", "response_nll",
+           "sglang_response_nll", "split_perplexities", "top_loss_tokens"]
 
 Pair = tuple[Conversation, str]
 NLLFunction = Callable[[list[Pair]], list["ResponseNLL"]]
@@ -126,12 +127,19 @@ def sglang_response_nll(url: str, tokenizer, pairs: list[Pair], *, timeout: floa
         return list(progress(pool.map(one, pairs), total=len(pairs), desc="nll (sglang)", disable=not progress_bar))
 
 
+def load_nll_model(path: str, device: str | None = None):
+    """The causal LM at ``path`` in its checkpoint's dtype, for scoring on ``device`` (``scoring_device``'s rule)."""
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(path, dtype="auto").to(scoring_device(device)).eval()
+
+
 @contextmanager
 def nll_backend(params, slm: dict) -> Iterator[tuple[NLLFunction, object]]:
     """The SLM's response NLL as ``params.scoring.nll_engine`` chooses, with the SLM's tokenizer:
     ``hf`` computes it in this process; ``sglang`` reads an SGLang server's prompt logprobs (a
     server launched with ``engines.slm.sglang``'s options, or the one at its ``url``)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from qup.engines import make_engine
 
@@ -142,7 +150,7 @@ def nll_backend(params, slm: dict) -> Iterator[tuple[NLLFunction, object]]:
             yield (lambda pairs: sglang_response_nll(server.url, tokenizer, pairs, timeout=options.request_timeout,
                                                      concurrency=options.concurrency)), tokenizer
     else:
-        model = AutoModelForCausalLM.from_pretrained(slm["path"], dtype="auto").eval()
+        model = load_nll_model(slm["path"], params.scoring.device)
         yield (lambda pairs: response_nll(model, tokenizer, pairs, batch_size=params.scoring.nll_batch_size)), tokenizer
 
 

@@ -19,6 +19,7 @@ import torch
 
 from qup.chat import Conversation, conversation_ids, length_sorted_batches, pad_batch
 from qup.progress import progress
+from qup.scoring.device import scoring_device
 
 AGGREGATES = {"min": min, "mean": statistics.fmean, "last": lambda values: values[-1]}
 
@@ -63,7 +64,7 @@ class HFOutcomeRewardModel:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         self.label, self.batch_size, self.progress = label, batch_size, progress
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = scoring_device(device)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = load_with_head(AutoModelForSequenceClassification, path, dtype=dtype).to(self.device).eval()
         self.pad_id = self.model.config.pad_token_id
@@ -99,7 +100,7 @@ class HFProcessRewardModel:
             raise ValueError(f"unknown PRM aggregate {aggregate!r}; choose {', '.join(AGGREGATES)}")
         self.label, self.batch_size, self.progress = label, batch_size, progress
         self.step_split, self.separator, self.aggregate = step_split, step_separator, aggregate
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = scoring_device(device)
         self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         self.separator_id = self.tokenizer.convert_tokens_to_ids(step_separator)
         if self.separator_id is None or self.separator_id == self.tokenizer.unk_token_id:
