@@ -5,7 +5,7 @@
 A stage's code deps are its dep entries under ``qup/`` and ``stages/``; they become the entries
 ``qup.imports.dep_entries`` gives for the closure of the module its ``cmd`` runs with ``python -m``
 (for ``foreach``/``matrix`` stages, the ``cmd`` of ``do``), in the place of the first old one. Every
-other dep, param, out and key stays as it is, in its place. ``--check`` changes nothing: it lists
+other dep, param, out, key and comment stays as it is, in its place. ``--check`` changes nothing: it lists
 each stage's missing and extra code deps and exits 1 when there are any.
 """
 
@@ -15,16 +15,9 @@ import argparse
 import sys
 from pathlib import Path
 
-import yaml
+from ruamel.yaml import YAML
 
 from qup.imports import PACKAGES, closure, dep_entries, run_module
-
-
-class _IndentedDumper(yaml.SafeDumper):
-    """Indents a list under its key, as dvc.yaml is written."""
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False):
-        return super().increase_indent(flow, False)
 
 
 def is_code(dep) -> bool:
@@ -48,17 +41,12 @@ def code_deps(cmd: str | list[str]) -> list[str] | None:
     return sorted(dep_entries(closure(module)), key=lambda entry: (not entry.startswith("stages/"), entry))
 
 
-def dump(document: dict) -> str:
-    """``document`` as YAML in dvc.yaml's layout: keys in order, a blank line between stages."""
-    lines = yaml.dump(document, Dumper=_IndentedDumper, sort_keys=False, width=10_000, allow_unicode=True,
-                      default_flow_style=False).splitlines()
-    out: list[str] = []
-    for line in lines:
-        opens_block = not line.startswith(" ") or (line.startswith("  ") and line[2] not in " -")
-        if out and opens_block and out[-1].startswith(" "):
-            out.append("")
-        out.append(line)
-    return "\n".join(out) + "\n"
+def round_trip() -> YAML:
+    """A YAML reader and writer that keeps dvc.yaml's comments, order and layout."""
+    rt = YAML()
+    rt.indent(mapping=2, sequence=4, offset=2)
+    rt.width = 10_000
+    return rt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dvc_yaml", nargs="?", default="dvc.yaml", type=Path)
     parser.add_argument("--check", action="store_true", help="list missing and extra code deps; change nothing")
     args = parser.parse_args(argv)
-    document = yaml.safe_load(args.dvc_yaml.read_text())
+    rt = round_trip()
+    document = rt.load(args.dvc_yaml.read_text())
     drift, broken = [], []
     for name, stage in document["stages"].items():
         body = stage.get("do", stage)
@@ -82,14 +71,15 @@ def main(argv: list[str] | None = None) -> int:
         missing, extra = [d for d in wanted if d not in have], [d for d in have if d not in wanted]
         if missing or extra:
             drift.append(f"{name}: missing {missing or 'nothing'}; extra {extra or 'nothing'}")
-        body["deps"] = with_code_deps(deps, wanted)
+        deps[:] = with_code_deps(list(deps), wanted)
     if broken:
         print("\n".join(broken), file=sys.stderr)
         return 1
     if args.check:
         print("\n".join(drift) or f"{args.dvc_yaml}: every stage's code deps are its import closure")
         return 1 if drift else 0
-    args.dvc_yaml.write_text(dump(document))
+    with args.dvc_yaml.open("w") as out:
+        rt.dump(document, out)
     print(f"{args.dvc_yaml}: rewrote the code deps of {len(drift)} stages" if drift else
           f"{args.dvc_yaml}: nothing to change")
     return 0
