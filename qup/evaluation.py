@@ -3,6 +3,9 @@
 Every sample keeps its extracted answer and whether it is right, so anyone can recompute the
 figures: greedy accuracy, Avg@k (pass@1 averaged over k samples), maj@k (majority vote over the
 extracted answers) and unbiased pass@k, each with an interval over training seeds and problems.
+A sample whose request failed (``qup.engines.FAILED``) has no answer and is never right; each sample's
+finish reason is kept (``sample_finishes``) for the metrics, which count them, and left out of the
+results table, whose layout the report reads.
 """
 
 from __future__ import annotations
@@ -13,19 +16,21 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from qup.engines import USAGE_FIELDS, Engine, Sampling, Usage
+from qup.engines import FAILED, USAGE_FIELDS, Engine, Sampling, Usage, finish_counts
 from qup.grading import extract_answer, grade_many, vote_key
 from qup.prompts import Prompt
 from qup.shards import run_sharded
 from qup.stats import crossed_bootstrap, majority_correct, pass_at_k
 
 TEST_SPLIT = "test"  # the test split's name among the evaluation sets (the others: params evaluate.benchmarks)
-RESULTS_VERSION = 3  # part of every shard's key: shards cached in an older layout are never read back
+RESULTS_VERSION = 4  # part of every shard's key: shards cached in an older layout are never read back
 RESULT_SCHEMA = {"seed": pl.Int64, "problem_id": pl.String, "greedy_response": pl.String,
                  "greedy_answer": pl.String, "greedy_correct": pl.Boolean, "greedy_finish": pl.String,
                  "sample_answers": pl.List(pl.String), "samples_correct": pl.List(pl.Boolean),
                  "n_correct": pl.Int64, "mean_tokens": pl.Float64,
                  **{name: pl.Int64 for name in USAGE_FIELDS}}  # the problem's usage: greedy and sampled requests
+# what ``evaluate_model`` returns and caches: also each sample's finish reason, counted, not written (``results_table``)
+EVALUATED_SCHEMA = {**RESULT_SCHEMA, "sample_finishes": pl.List(pl.String)}
 
 
 def evaluate_model(engine: Engine, problems: pl.DataFrame, *, prompt: Prompt, k: int, temperature: float,
@@ -49,18 +54,51 @@ def evaluate_model(engine: Engine, problems: pl.DataFrame, *, prompt: Prompt, k:
         verdicts = grade_many([(c.text, r["answer"]) for r, g, s in zip(shard, greedy, sampled) for c in g + s])
         out = []
         for i, (r, g, s) in enumerate(zip(shard, greedy, sampled)):
-            right = verdicts[i * (k + 1):(i + 1) * (k + 1)]
+            graded = zip(verdicts[i * (k + 1):(i + 1) * (k + 1)], g + s)
+            right = [v and c.finish_reason not in FAILED for v, c in graded]
             out.append({"seed": training_seed, "problem_id": r["id"], "greedy_response": g[0].text,
-                        "greedy_answer": extract_answer(g[0].text), "greedy_correct": right[0],
-                        "greedy_finish": g[0].finish_reason, "sample_answers": [extract_answer(c.text) for c in s],
+                        "greedy_answer": answer(g[0]), "greedy_correct": right[0],
+                        "greedy_finish": g[0].finish_reason, "sample_answers": [answer(c) for c in s],
                         "samples_correct": right[1:], "n_correct": sum(right[1:]),
-                        "mean_tokens": sum(c.n_tokens for c in s) / k, **asdict(Usage.of([g]) + Usage.of([s]))})
-        return pl.DataFrame(out, schema=RESULT_SCHEMA)
+                        "mean_tokens": sum(c.n_tokens for c in s) / k, **asdict(Usage.of([g]) + Usage.of([s])),
+                        "sample_finishes": [c.finish_reason for c in s]})
+        return pl.DataFrame(out, schema=EVALUATED_SCHEMA)
 
     key = {**key, "engine": engine.name, "sampler": getattr(engine, "sampler", None), "results": RESULTS_VERSION,
-           "prompt": prompt.id, "k": k, "temperature": temperature, "max_new_tokens": max_new_tokens, "seed": seed}
+           "stop": getattr(engine, "stop_ids", None), "prompt": prompt.id, "k": k, "temperature": temperature,
+           "max_new_tokens": max_new_tokens, "seed": seed}
     return run_sharded(rows, work, key=key, cache_dir=cache_dir, shard_size=shard_size, desc="evaluate",
                        unit="problem")
+
+
+def as_itself(model: dict, adapter: str | None, revision: str) -> tuple[dict, str | None, str]:
+    """A checkpoint to evaluate (``qup.manifest.checkpoint_model``'s triple) under its own name: a full
+    checkpoint's entry is named by its directory, never by the base model's id, so no engine asks a server for
+    the base model in its place."""
+    return (model if adapter is not None else {**model, "id": model["path"]}), adapter, revision
+
+
+def answer(completion) -> str | None:
+    """A completion's extracted answer; none for a failed request, whose text is its error."""
+    return None if completion.finish_reason in FAILED else extract_answer(completion.text)
+
+
+def results_table(results: pl.DataFrame) -> pl.DataFrame:
+    """The results as the stage writes them: without the per-sample finish reasons, which the metrics count."""
+    return results.drop("sample_finishes")
+
+
+def finish_metrics(results: pl.DataFrame) -> dict:
+    """How many greedy and sampled completions ended for each finish reason."""
+    return {"greedy": finish_counts(results["greedy_finish"].to_list()),
+            "samples": finish_counts(results["sample_finishes"].explode().drop_nulls().to_list())}
+
+
+def failures(results: pl.DataFrame) -> list[tuple[str, str | None]]:
+    """Every failed completion as (finish reason, message): a greedy one's message is its response; a sample's
+    text is not kept."""
+    greedy = [(f, text) for f, text in zip(results["greedy_finish"], results["greedy_response"]) if f in FAILED]
+    return greedy + [(f, None) for f in results["sample_finishes"].explode().drop_nulls() if f in FAILED]
 
 
 def per_problem_scores(results: pl.DataFrame, k: int) -> pl.DataFrame:

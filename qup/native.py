@@ -1,4 +1,8 @@
-"""Rejection sampling: the SLM samples k solutions per problem; its correct ones form the native corpus."""
+"""Rejection sampling: the SLM samples k solutions per problem; its correct ones form the native corpus.
+
+A sample whose request failed (``qup.engines.FAILED``: its response is the failure's message) is kept with
+its finish reason, never graded right, and counted in the metrics.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-from qup.engines import Engine, Sampling, Usage
+from qup.engines import FAILED, Engine, Sampling, Usage, finish_counts
 from qup.grading import extract_answer, grade_many
 from qup.prompts import Prompt
 from qup.records import SAMPLE_SCHEMA, corpus_frame
@@ -30,18 +34,20 @@ def sample_problems(engine: Engine, problems: pl.DataFrame, *, prompt: Prompt, k
         records = []
         for r, samples in zip(shard, completions):
             for j, c in enumerate(samples):
-                records.append({"problem_id": r["id"], "sample": j, "response": c.text,
-                                "answer": extract_answer(c.text), "gold": r["answer"], "n_tokens": c.n_tokens,
+                answer = None if c.finish_reason in FAILED else extract_answer(c.text)
+                records.append({"problem_id": r["id"], "sample": j, "response": c.text, "answer": answer,
+                                "gold": r["answer"], "n_tokens": c.n_tokens,
                                 "finish_reason": c.finish_reason, "engine": engine.name, "model": model["id"],
                                 "model_revision": model["revision"], "prompt": prompt.id,
                                 "prompt_tokens": c.prompt_tokens, "retries": c.retries})
         verdicts = grade_many([(rec["response"], rec["gold"]) for rec in records])
         for rec, verdict in zip(records, verdicts):
-            rec["correct"] = verdict
+            rec["correct"] = verdict and rec["finish_reason"] not in FAILED
         return pl.DataFrame(records, schema=SAMPLES_SCHEMA)
 
     key = {"model": model["revision"], "engine": engine.name, "sampler": getattr(engine, "sampler", None),
-           "prompt": prompt.id, "k": k, "sampling": sampling.__dict__, "samples": SAMPLES_VERSION}
+           "prompt": prompt.id, "k": k, "sampling": sampling.__dict__, "samples": SAMPLES_VERSION,
+           "stop": getattr(engine, "stop_ids", None)}
     return run_sharded(rows, work, key=key, cache_dir=cache_dir, shard_size=shard_size, desc="native",
                        unit="sample", units_per_item=k)
 
@@ -66,7 +72,8 @@ def pick_native_corpus(samples: pl.DataFrame, problems: pl.DataFrame, *, rule: s
 
 
 def native_metrics(samples: pl.DataFrame, n_problems: int, k: int) -> dict:
-    """pass@1 (mean over all samples), pass@k, coverage, lengths and unparseable outputs."""
+    """pass@1 (mean over all samples), pass@k, coverage, lengths, unparseable outputs and how many samples
+    ended for each finish reason."""
     per_problem = samples.group_by("problem_id").agg(pl.col("correct").any().alias("solved"))
     solved = int(per_problem["solved"].sum())
     return {
@@ -81,6 +88,7 @@ def native_metrics(samples: pl.DataFrame, n_problems: int, k: int) -> dict:
         "mean_chars": float(samples["response"].str.len_chars().mean()),
         "no_answer": int(samples["answer"].is_null().sum()),
         "truncated": int((samples["finish_reason"] == "length").sum()),
+        "finish_reasons": finish_counts(samples["finish_reason"].to_list()),
     }
 
 

@@ -13,9 +13,9 @@ import polars as pl
 
 from qup import paths
 from qup.config import Params, load_params
-from qup.engines import Usage, make_engine
+from qup.engines import Usage, check_failures, make_engine
 from qup.evaluation import TEST_SPLIT as TEST
-from qup.evaluation import accuracy_metrics, evaluate_model
+from qup.evaluation import accuracy_metrics, as_itself, evaluate_model, failures, finish_metrics, results_table
 from qup.manifest import checkpoint_model, slm_entry
 from qup.prompts import load_prompt
 from qup.records import write_json, write_parquet
@@ -32,9 +32,9 @@ def main(params: Params, name: str) -> None:
         test = test.head(cfg.max_problems)
     sets = {TEST: test, **{b.name: pl.read_parquet(paths.benchmark(b.name)) for b in cfg.benchmarks}}
     slm = slm_entry()
-    # the untouched SLM once; a corpus's checkpoint once per training seed
+    # the untouched SLM once; a corpus's checkpoint once per training seed, as itself
     runs = [(None, slm, None, slm["revision"])] if name == BASE else [
-        (seed, *checkpoint_model(slm, paths.checkpoint(name, seed))) for seed in params.train.seeds]
+        (seed, *as_itself(*checkpoint_model(slm, paths.checkpoint(name, seed)))) for seed in params.train.seeds]
     started = time.perf_counter()
     results = []
     for seed, model, adapter, revision in runs:
@@ -47,13 +47,16 @@ def main(params: Params, name: str) -> None:
                     key={"checkpoint": revision}, training_seed=seed)
                 results.append(evaluated.with_columns(pl.lit(benchmark).alias("benchmark")))
     results = pl.concat(results)
+    check_failures(failures(results), results.height * (cfg.k + 1), max_share=params.engines.slm.max_error_share,
+                   what=f"evaluate@{name}")
     on_test = results.filter(pl.col("benchmark") == TEST)
     metrics = {"checkpoint": name, **accuracy_metrics(on_test, cfg.k, seed=params.seed),
                "benchmarks": {b: accuracy_metrics(results.filter(pl.col("benchmark") == b), cfg.k, seed=params.seed)
                               for b in sets if b != TEST},
                **Usage.from_rows(results).metrics(params.costs.prices.get(slm["id"])),
+               "finish_reasons": finish_metrics(results),
                "temperature": cfg.temperature, "seconds": round(time.perf_counter() - started, 1)}
-    write_parquet(results, paths.eval_results(name))
+    write_parquet(results_table(results), paths.eval_results(name))
     write_json(metrics, paths.eval_metrics(name))
     others = "".join(f", {b} Avg@{cfg.k} {m['avg_at_k']['mean']:.3f}" for b, m in metrics["benchmarks"].items())
     print(f"evaluate@{name}: greedy {metrics['greedy_accuracy']['mean']:.3f}, "

@@ -9,7 +9,7 @@ import polars as pl
 
 from qup import paths
 from qup.config import Params, load_params
-from qup.engines import Sampling, make_engine
+from qup.engines import Sampling, check_failures, make_engine
 from qup.manifest import slm_entry
 from qup.native import native_metrics, native_usage, sample_problems
 from qup.prompts import load_prompt
@@ -27,6 +27,8 @@ def main(params: Params) -> None:
         samples = sample_problems(engine, problems, prompt=load_prompt(cfg.prompt), k=cfg.k, sampling=sampling,
                                   model=slm, cache_dir=paths.cache("native"), shard_size=cfg.shard_size)
     seconds = time.perf_counter() - started
+    check_failures(zip(samples["finish_reason"], samples["response"]), samples.height,
+                   max_share=params.engines.slm.max_error_share, what="native")
     write_parquet(samples, paths.NATIVE_SAMPLES)
     usage = native_usage(samples).metrics(params.costs.prices.get(slm["id"]))
     metrics = {**native_metrics(samples, problems.height, cfg.k), **usage, "engine": engine.name, "model": slm["id"],

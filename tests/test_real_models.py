@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 import torch
 from conftest import installed_file
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
 from qup.chat import TemplateMismatch, prompt_ids
 from qup.config import ModelRef, TrainParams
@@ -106,6 +106,20 @@ def test_the_gguf_file_converts_once_to_a_plain_model_with_its_template(smollm2,
 
     monkeypatch.setattr("qup.models.convert_gguf", lambda *a: pytest.fail("converted a second time"))
     assert resolve_model("slm", ModelRef(name=str(smollm2_gguf)), cache_dir=converted.parents[1]) == smollm2
+
+
+def test_smollm2_ends_its_turn_on_im_end_and_the_hf_engine_stops_there(smollm2):
+    from qup.chat import end_of_turn_ids
+    from qup.engines.hf import HFEngine
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2["path"])
+    stops = end_of_turn_ids(tokenizer)
+    assert tokenizer.convert_tokens_to_ids("<|im_end|>") in stops and tokenizer.eos_token_id in stops
+    generation = Path(smollm2["path"], "generation_config.json")
+    if generation.exists():  # the conversion writes the GGUF's eos there
+        eos = GenerationConfig.from_pretrained(smollm2["path"]).eos_token_id
+        assert set(stops) >= set([eos] if isinstance(eos, int) else eos or [])
+    assert HFEngine(smollm2["path"], device="cpu", progress=False).stop_ids == stops
 
 
 def test_a_causal_lm_is_refused_as_a_reward_model_rather_than_scored_through_a_random_head(tiny_qwen):

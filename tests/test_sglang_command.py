@@ -24,3 +24,8 @@ def test_data_parallel_without_the_router_and_lora_adapters():
     assert cmd[2] == "sglang.launch_server" and cmd[cmd.index("--dp-size") + 1] == "2"
     assert cmd[cmd.index("--lora-paths") + 1:cmd.index("--lora-paths") + 3] == ["a=/x", "b=/y"]
     assert "--enable-lora" in cmd and cmd[-1] == "--skip-server-warmup"
+
+
+def test_deterministic_inference_only_when_asked():
+    assert "--enable-deterministic-inference" in sglang_command("/m", python="py", port=1, deterministic=True)
+    assert "--enable-deterministic-inference" not in sglang_command("/m", python="py", port=1)

@@ -57,6 +57,7 @@ class SGLangOptions(EngineOptions):
     mem_fraction: float | None = Field(None, gt=0, le=1)
     max_running_requests: int | None = Field(None, ge=1)
     lora_paths: list[str] = []
+    deterministic: bool = False  # --enable-deterministic-inference: seeded samples that batching cannot change
     extra_args: list[str] = []
     startup_timeout: float = Field(600, gt=0)
     concurrency: int = Field(32, ge=1)
@@ -91,6 +92,8 @@ class EngineChoice(Strict):
     """What ``EngineParams`` builds on: the chosen engine's name, checked against its options."""
 
     engine: str
+    # the share of a stage's completions that may fail (aborted, filtered, refused by the server) before the stage fails
+    max_error_share: float = Field(0.05, ge=0, le=1)
 
     @model_validator(mode="after")
     def _chosen_options_serve(self):

@@ -2,8 +2,9 @@
 
 Every corpus holds at most one trace per problem of the shared set (the problems the SLM solved
 at least once). Attempts that fall out are kept in an attempts table with their reason:
-``refused`` (the Oracle could not read the trace), ``no_answer``, ``wrong_answer`` or
-``drift_guard`` (a refinement too far from its source trace).
+``refused`` (the Oracle could not read the trace), ``error``, ``filtered`` or ``aborted`` (the request
+failed: its response is the failure's message), ``truncated`` (the reply ran out of tokens),
+``no_answer``, ``wrong_answer`` or ``drift_guard`` (a refinement too far from its source trace).
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from qup.config import Price
 from qup.corpora.checks import same_operations
 from qup.corpora.drift import edit_distance, verbatim_prefix
 from qup.corpora.judge import parse_judge_score
-from qup.engines import USAGE_FIELDS, Engine, Sampling, Usage, count_tokens
+from qup.engines import FAILED, USAGE_FIELDS, Engine, Sampling, Usage, check_failures, count_tokens
 from qup.grading import extract_answer, grade_many
 from qup.prompts import Prompt
 from qup.records import corpus_frame
 from qup.shards import run_sharded
 
-DROP_REASONS = ("refused", "no_answer", "wrong_answer", "drift_guard")
+DROP_REASONS = ("refused", "no_answer", "wrong_answer", "drift_guard", "error", "filtered", "aborted", "truncated")
+# a failed request's or a cut-off reply's finish reason -> its drop reason
+FINISH_DROPS = {"error": "error", "filtered": "filtered", "abort": "aborted", "length": "truncated"}
 REPLIES_VERSION = 2  # part of every shard's key: shards cached in an older layout are never read back
 REPLY_SCHEMA = {"key": pl.String, "response": pl.String, "finish_reason": pl.String,
                 **{name: pl.Int64 for name in USAGE_FIELDS}}
@@ -70,7 +73,8 @@ class Budget:
 
 @dataclass(frozen=True)
 class OracleCall:
-    """An engine serving the Oracle, how to call it, and the budget its requests count against."""
+    """An engine serving the Oracle, how to call it, the budget its requests count against, and the share of
+    them that may fail (``engines.oracle.max_error_share``)."""
 
     engine: Engine
     model: dict
@@ -78,6 +82,7 @@ class OracleCall:
     cache_dir: Path
     shard_size: int
     budget: Budget = field(default_factory=Budget)
+    max_error_share: float = 0.05
 
 
 def source_traces(samples: pl.DataFrame, native: pl.DataFrame, rule: str) -> pl.DataFrame:
@@ -94,7 +99,8 @@ def source_traces(samples: pl.DataFrame, native: pl.DataFrame, rule: str) -> pl.
     if rule != "failed":
         raise ValueError(f"unknown refinement source {rule!r}; choose native or failed")
     failed = (
-        samples.filter(~pl.col("correct") & pl.col("problem_id").is_in(native["problem_id"].implode()))
+        samples.filter(~pl.col("correct") & ~pl.col("finish_reason").is_in(FAILED)
+                       & pl.col("problem_id").is_in(native["problem_id"].implode()))
         .sort("problem_id", pl.col("finish_reason") != "stop", "sample")
         .group_by("problem_id", maintain_order=True).first()
         .select("problem_id", pl.format("sample:{}:{}", "problem_id", "sample").alias("failed_id"),
@@ -110,7 +116,8 @@ def source_traces(samples: pl.DataFrame, native: pl.DataFrame, rule: str) -> pl.
 
 def ask_oracle(call: OracleCall, prompt: Prompt, rows: list[dict], *, desc: str) -> pl.DataFrame:
     """The Oracle's reply to ``prompt`` rendered with each row's fields, with each request's usage;
-    resumable by shard, and stopped before a shard that would pass the budget."""
+    resumable by shard, stopped before a shard that would pass the budget, and failed (``TooManyFailures``)
+    when more replies failed than ``call.max_error_share`` allows."""
     if not rows:
         return pl.DataFrame(schema=REPLY_SCHEMA)
 
@@ -133,10 +140,12 @@ def ask_oracle(call: OracleCall, prompt: Prompt, rows: list[dict], *, desc: str)
 
     key = {"engine": call.engine.name, "model": call.model["id"], "revision": call.model.get("revision"),
            "prompt": prompt.id, "template": prompt.template, "sampling": call.sampling.__dict__,
-           "replies": REPLIES_VERSION}
+           "replies": REPLIES_VERSION, "stop": getattr(call.engine, "stop_ids", None)}
     replies = run_sharded(rows, work, key=key, cache_dir=call.cache_dir, shard_size=call.shard_size, desc=desc,
                           guard=guard if call.budget.limit is not None else None)
     call.budget.usage += Usage.from_rows(replies)
+    check_failures(zip(replies["finish_reason"], replies["response"]), replies.height,
+                   max_share=call.max_error_share, what=f"the Oracle's {desc} requests")
     return replies
 
 
@@ -150,12 +159,15 @@ def grade_attempts(attempts: pl.DataFrame, *, max_edit: float | None) -> pl.Data
     rows = attempts.to_dicts()
     verdicts = grade_many([(r["response"] or "", r["gold"]) for r in rows])
     for row, correct in zip(rows, verdicts):
-        row["answer"] = extract_answer(row["response"] or "") if row["finish_reason"] != "refused" else None
-        source = row.get("source_response") if row["finish_reason"] != "refused" else None
+        unread = row["finish_reason"] == "refused" or row["finish_reason"] in FAILED  # no trace to read
+        row["answer"] = extract_answer(row["response"] or "") if not unread else None
+        source = row.get("source_response") if not unread else None
         row["edit_distance"] = edit_distance(source, row["response"]) if source is not None else None
         row["verbatim_prefix"] = verbatim_prefix(source, row["response"]) if source is not None else None
         if row["finish_reason"] == "refused":
             row["drop_reason"] = "refused"
+        elif row["finish_reason"] in FINISH_DROPS:
+            row["drop_reason"] = FINISH_DROPS[row["finish_reason"]]
         elif row["answer"] is None:
             row["drop_reason"] = "no_answer"
         elif not correct:
@@ -174,8 +186,9 @@ def judge_kept(call: OracleCall, prompt: Prompt, graded: pl.DataFrame) -> pl.Dat
     rows = [{"key": r["problem_id"], "question": r["question"], "trace": r["source_response"],
              "refined": r["response"]} for r in kept.iter_rows(named=True)]
     replies = ask_oracle(call, prompt, rows, desc="judge")
-    scores = replies.select(pl.col("key").alias("problem_id"),
-                            pl.col("response").map_elements(parse_judge_score, return_dtype=pl.Float64)
+    judged = pl.col("response").map_elements(parse_judge_score, return_dtype=pl.Float64)
+    scores = replies.select(pl.col("key").alias("problem_id"),  # a failed request's message is no score
+                            pl.when(pl.col("finish_reason").is_in(FAILED)).then(None).otherwise(judged)
                             .alias("judge_score"))
     return graded.join(scores, on="problem_id", how="left")
 

@@ -58,7 +58,8 @@ def build_oracle(params: Params, name: str, spec: OracleCorpus, samples: pl.Data
               "its requests cost nothing against it", file=sys.stderr)
     started = time.perf_counter()
     with make_engine(params.engines.oracle, model, progress=False) as engine:
-        call = OracleCall(engine, model, sampling, paths.cache("oracle") / name, cfg.shard_size, budget)
+        call = OracleCall(engine, model, sampling, paths.cache("oracle") / name, cfg.shard_size, budget,
+                          max_error_share=params.engines.oracle.max_error_share)
         judge = load_prompt(cfg.judge_prompt) if spec.judge else None
         corpus, attempts, metrics = build_corpus(name, load_prompt(spec.prompt), call, targets, problems,
                                                  max_edit=spec.max_edit, judge_prompt=judge)

@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 from qup.chat import Conversation, Message
-from qup.engines.base import USAGE_FIELDS, Completion, Engine, EngineBase, Sampling, Usage, count_tokens, request_seed
+from qup.engines.base import (
+    FAILED,
+    FINISH_REASONS,
+    USAGE_FIELDS,
+    Completion,
+    Engine,
+    EngineBase,
+    Sampling,
+    TooManyFailures,
+    Usage,
+    check_failures,
+    count_tokens,
+    finish_counts,
+    request_seed,
+)
 
-__all__ = ["USAGE_FIELDS", "Completion", "Conversation", "Engine", "EngineBase", "Message", "Sampling", "Usage",
-           "count_tokens", "make_engine", "request_seed"]
+__all__ = ["FAILED", "FINISH_REASONS", "USAGE_FIELDS", "Completion", "Conversation", "Engine", "EngineBase", "Message",
+           "Sampling", "TooManyFailures", "Usage", "check_failures", "count_tokens", "finish_counts", "make_engine",
+           "request_seed"]
 
 
 def make_engine(params, model: dict, *, progress: bool = False, adapter: str | None = None) -> Engine:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, astuple, dataclass
 from typing import Protocol
 
@@ -27,11 +29,50 @@ class Completion:
     n completions carries the same values, and ``Usage.of`` counts them once per conversation.
     """
 
-    text: str
+    text: str  # a failed completion's (``FAILED``): why it failed, never a model's words
     n_tokens: int  # completion tokens
-    finish_reason: str  # "stop" (end of turn), "length" (token budget spent) or "refused" (cannot do the task)
+    finish_reason: str  # one of FINISH_REASONS
     prompt_tokens: int = 0
     retries: int = 0  # failed attempts the request took before this answer
+
+
+# "stop": the model ended its turn; "length": the token budget ran out; "abort": the server dropped the request;
+# "filtered": a content filter stopped it; "error": the server refused it (HTTP 400: too long a prompt, say);
+# "refused": the toy Oracle cannot read its task.
+FINISH_REASONS = ("stop", "length", "abort", "filtered", "error", "refused")
+FAILED = ("abort", "filtered", "error")  # the request failed, not the model: such rows are never graded right
+SOFT_FAIL_STATUSES = frozenset({400, 413, 422})  # HTTP errors that fail one request, not the stage
+
+
+class TooManyFailures(RuntimeError):
+    """More of a stage's requests failed than ``engines.<role>.max_error_share`` allows."""
+
+
+def failed(message: str, finish_reason: str, n: int, *, prompt_tokens: int = 0) -> list[Completion]:
+    """The ``n`` completions of a request that failed with ``message``."""
+    return [Completion(message, 0, finish_reason, prompt_tokens=prompt_tokens)] * n
+
+
+def finish_counts(reasons: Iterable[str]) -> dict[str, int]:
+    """How many completions ended for each reason (every reason listed, so metrics keep their keys)."""
+    counts = Counter(reasons)
+    return {reason: counts.get(reason, 0) for reason in FINISH_REASONS}
+
+
+def check_failures(failures: Iterable[tuple[str, str | None]], total: int, *, max_share: float, what: str) -> None:
+    """Raise ``TooManyFailures`` when the failed completions, as (finish reason, message or None), pass
+    ``max_share`` of ``total``; the error names the commonest reason and its commonest message."""
+    failures = [(reason, message) for reason, message in failures if reason in FAILED]
+    if not failures or len(failures) <= max_share * total:
+        return
+    reason, count = Counter(r for r, _ in failures).most_common(1)[0]
+    messages = Counter(m for r, m in failures if r == reason and m)
+    example = f": {messages.most_common(1)[0][0][:300]}" if messages else ""
+    raise TooManyFailures(f"{what}: {len(failures)} of {total} completions failed ({len(failures) / total:.1%}, "
+                          f"more than max_error_share {max_share:.1%}); the commonest, {count} times, "
+                          f"{reason}{example}. The failed rows are cached, so a rerun keeps them as failures: raise "
+                          "engines.<role>.max_error_share to go on with them, or fix the cause and clear the stage's "
+                          "cache in .qup-cache/ to ask again")
 
 
 _TOKEN = re.compile(r"[^\W\d_]+|\d{1,3}|[^\w\s]|_")

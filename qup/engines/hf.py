@@ -4,7 +4,7 @@ Each request (a conversation's j-th sample) draws its uniforms from its own seed
 once per batch, and turns each into a token by inverse-CDF sampling over the whole batch at once;
 so a sample does not depend on which other requests shared its batch, and a resumed or
 re-sharded run gives the same samples. ``model.generate`` has one generator per batch, hence the
-small decode loop here.
+small decode loop here. A row stops on any of the model's end-of-turn ids (``qup.chat.end_of_turn_ids``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import inspect
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
-from qup.chat import pad_batch, positions, prompt_ids
+from qup.chat import end_of_turn_ids, pad_batch, positions, prompt_ids
 from qup.engines.base import Completion, Conversation, EngineBase, Sampling, request_seed
 from qup.progress import progress
 
@@ -58,6 +58,7 @@ class HFEngine(EngineBase):
         self.tokenizer = AutoTokenizer.from_pretrained(model, revision=revision)
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.stop_ids = end_of_turn_ids(self.tokenizer, model)
         self.lm = AutoModelForCausalLM.from_pretrained(model, revision=revision, dtype=DTYPES[dtype])
         if adapter is not None:  # a LoRA checkpoint: merged once, then decoding costs what the base model's does
             from peft import PeftModel
@@ -99,7 +100,7 @@ class HFEngine(EngineBase):
         uniforms = None if greedy else torch.stack([
             torch.rand(sampling.max_new_tokens, generator=torch.Generator().manual_seed(s))
             for s in seeds]).to(self.device)
-        eos = self.tokenizer.eos_token_id
+        stops = torch.tensor(self.stop_ids, device=self.device)
         cache = DynamicCache()
         tokens: list[list[int]] = [[] for _ in prompts]
         active = list(range(len(prompts)))  # the rows still decoding, by their index in ``prompts``
@@ -113,7 +114,7 @@ class HFEngine(EngineBase):
                 chosen = _inverse_cdf(probs, uniforms[:, step])
             for row, token in zip(active, chosen.tolist()):
                 tokens[row].append(token)
-            running = (chosen != eos).nonzero()[:, 0]
+            running = (~torch.isin(chosen, stops)).nonzero()[:, 0]
             if running.numel() == 0:
                 break
             if running.numel() < len(active):  # finished rows leave the batch, so the long tail runs small
@@ -128,7 +129,7 @@ class HFEngine(EngineBase):
                              use_cache=True, **{self._cache_arg: cache}).logits[:, -1, :]
         completions = []
         for prompt, row in zip(prompts, tokens):
-            stopped = bool(row) and row[-1] == eos
+            stopped = bool(row) and row[-1] in self.stop_ids
             text = self.tokenizer.decode(row[:-1] if stopped else row, skip_special_tokens=True)
             completions.append(Completion(text, len(row), "stop" if stopped else "length", prompt_tokens=len(prompt)))
         return completions

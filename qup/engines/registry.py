@@ -17,16 +17,18 @@ def _hf(model: dict, options, *, progress: bool, adapter: str | None):
 def _openai(model: dict, options, *, progress: bool, adapter: str | None):
     from qup.engines.api import OpenAIEngine
 
-    if adapter is not None:
-        raise ValueError(f"the openai engine cannot load the adapter {adapter}: serve it on the server "
-                         "(e.g. vLLM's --lora-modules) and name it in openai.model")
-    return OpenAIEngine(options.model or model["id"], progress=progress, **options.model_dump(exclude={"model"}))
+    local = bool(model.get("path"))  # weights of our own on the server: checked, and stopped on their end of turn
+    if adapter is not None and not local:
+        raise ValueError(f"the openai engine cannot load the adapter {adapter} on {model['id']}: the model has no "
+                         "local weights to check the server against")
+    return OpenAIEngine(options.model or (None if local else model["id"]), progress=progress,
+                        entry=model if local else None, adapter=adapter, **options.model_dump(exclude={"model"}))
 
 
 def _sglang(model: dict, options, *, progress: bool, adapter: str | None):
     from qup.engines.sglang import SGLangEngine
 
-    return SGLangEngine(model["path"], progress=progress, adapter=adapter, **options.model_dump())
+    return SGLangEngine(model["path"], progress=progress, adapter=adapter, entry=model, **options.model_dump())
 
 
 def _vllm(model: dict, options, *, progress: bool, adapter: str | None):

@@ -19,12 +19,29 @@ class ServerFailed(RuntimeError):
     """The inference server did not come up, or died."""
 
 
-def post_json(url: str, payload: dict, timeout: float) -> object:
-    """POST ``payload`` as JSON to ``url``; the decoded JSON reply."""
+def post_json(url: str, payload: dict, timeout: float, headers: dict | None = None) -> object:
+    """POST ``payload`` as JSON to ``url``; the decoded JSON reply (a text reply as it is: vLLM answers some
+    requests in plain text)."""
     request = urllib.request.Request(url, data=json.dumps(payload).encode(),
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json", **(headers or {})})
     with urllib.request.urlopen(request, timeout=timeout) as response:
+        body = response.read()
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError:
+        return body.decode(errors="replace")
+
+
+def get_json(url: str, timeout: float, headers: dict | None = None) -> object:
+    """GET ``url``; the decoded JSON reply."""
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=timeout) as response:
         return json.loads(response.read())
+
+
+def http_error_message(err: urllib.error.HTTPError) -> str:
+    """An HTTP error as one line: its status and what the server said."""
+    body = err.read().decode(errors="replace").strip()
+    return f"HTTP {err.code}: {body or err.reason}"
 
 
 def free_port() -> int:

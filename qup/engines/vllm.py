@@ -1,8 +1,9 @@
-"""vLLM's offline ``LLM``, in this process: the chat template applied once, n samples per prompt."""
+"""vLLM's offline ``LLM``, in this process: the chat template applied once, n samples per prompt, stopping on
+every end-of-turn id (``qup.chat.end_of_turn_ids``); an aborted request keeps finish reason "abort"."""
 
 from __future__ import annotations
 
-from qup.chat import prompt_ids
+from qup.chat import end_of_turn_ids, prompt_ids
 from qup.engines.base import Completion, Conversation, EngineBase, Sampling, request_seed
 
 
@@ -23,6 +24,7 @@ class VLLMEngine(EngineBase):
                        enable_lora=enable_lora or adapter is not None, max_lora_rank=max_lora_rank)
         self.lora = LoRARequest("adapter", 1, adapter) if adapter is not None else None
         self.tokenizer = self.llm.get_tokenizer()
+        self.stop_ids = end_of_turn_ids(self.tokenizer, model)
         self.progress = progress
 
     def encode(self, conversation: Conversation) -> list[int]:
@@ -43,9 +45,17 @@ class VLLMEngine(EngineBase):
                 prompts.append(TokensPrompt(prompt_token_ids=ids))
                 params.append(SamplingParams(n=1 if greedy else n, temperature=sampling.temperature,
                                              top_p=sampling.top_p, max_tokens=sampling.max_new_tokens,
-                                             seed=request_seed(sampling.seed, seed, j)))
+                                             seed=request_seed(sampling.seed, seed, j),
+                                             stop_token_ids=list(self.stop_ids)))
         outputs = self.llm.generate(prompts, params, use_tqdm=self.progress, lora_request=self.lora)
-        flat = [Completion(o.text, len(o.token_ids), "length" if o.finish_reason == "length" else "stop",
-                           prompt_tokens=len(request.prompt_token_ids))
-                for request in outputs for o in request.outputs]
+        flat = [completion(o, len(request.prompt_token_ids)) for request in outputs for o in request.outputs]
         return [flat[i * n:(i + 1) * n] for i in range(len(conversations))]
+
+
+def completion(output, prompt_tokens: int) -> Completion:
+    """One vLLM ``CompletionOutput`` with its true finish reason (an abort's text says so)."""
+    if output.finish_reason == "abort":
+        return Completion("aborted: vLLM dropped the request", len(output.token_ids), "abort",
+                          prompt_tokens=prompt_tokens)
+    return Completion(output.text, len(output.token_ids), "length" if output.finish_reason == "length" else "stop",
+                      prompt_tokens=prompt_tokens)
