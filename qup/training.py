@@ -136,6 +136,26 @@ def log_progress_callback():
     return LogProgressCallback()
 
 
+def write_curves(live_dir: Path, args, log_history: list[dict]) -> None:
+    """dvclive's folder for one run, as transformers' ``DVCLiveCallback`` writes it live, from the trainer's
+    whole log history: a resumed run's curves then hold the steps before the crash too, though DVC removed
+    the folder (a stage's output) before the rerun."""
+    from dvclive.plots import Metric
+    from dvclive.utils import standardize_metric_name
+
+    from dvclive import Live
+
+    shutil.rmtree(live_dir, ignore_errors=True)
+    live = Live(str(live_dir), dvcyaml=None, save_dvc_exp=False)
+    live.log_params(args.to_dict())
+    for entry in log_history:
+        for key, value in entry.items():
+            if key != "step" and Metric.could_log(value):
+                live.log_metric(standardize_metric_name(key, "dvclive.huggingface"), value)
+        live.next_step()
+    live.end()
+
+
 def lora_config(params: TrainParams):
     from peft import LoraConfig
 
@@ -154,17 +174,37 @@ def _sort_target_modules(config_path: Path) -> None:
         config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
+def last_checkpoint(work_dir: Path) -> str | None:
+    """The newest checkpoint in ``work_dir`` that the trainer finished writing (its state file comes last);
+    one a crash cut short is removed, as the trainer would resume from its partial state."""
+    complete = []
+    for folder in work_dir.glob("checkpoint-*"):
+        if (folder / "trainer_state.json").exists():
+            complete.append(folder)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    return str(max(complete, key=lambda f: int(f.name.rsplit("-", 1)[1]))) if complete else None
+
+
+def resume_token_count(trainer, checkpoint: str | None) -> None:
+    """TRL counts the tokens trained on (its ``num_tokens`` curve) from 0 in each process; a resumed run
+    counts on from the checkpoint's count."""
+    if checkpoint is None:
+        return
+    history = json.loads((Path(checkpoint) / "trainer_state.json").read_text())["log_history"]
+    counts = [entry["num_tokens"] for entry in history if "num_tokens" in entry]
+    if counts:
+        trainer._total_train_tokens = int(counts[-1])
+
+
 def train_checkpoint(base_path: str, dataset, out_dir: Path, params: TrainParams, *, seed: int, work_dir: Path,
                      live_dir: Path) -> dict:
     """Fine-tune the model at ``base_path`` on ``dataset``; save the adapter (LoRA) or the model (full)
-    with its tokenizer to ``out_dir``. Resumes from the newest checkpoint in ``work_dir``."""
+    with its tokenizer to ``out_dir`` and its curves to ``live_dir``. Resumes from the newest checkpoint in
+    ``work_dir``; a finished run resumes from its last one and trains no step."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.integrations import DVCLiveCallback
-    from transformers.trainer_utils import get_last_checkpoint
     from trl import SFTTrainer
-
-    from dvclive import Live
 
     if params.threads:
         torch.set_num_threads(params.threads)
@@ -172,13 +212,8 @@ def train_checkpoint(base_path: str, dataset, out_dir: Path, params: TrainParams
     model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
     work_dir.mkdir(parents=True, exist_ok=True)
     config = sft_config(params, work_dir, seed)
-    # one process writes the curves: several writing one dvclive folder race on its files
     main_process = int(os.environ.get("RANK", "0")) == 0
-    live = Live(str(live_dir), dvcyaml=None, save_dvc_exp=False,
-                resume=get_last_checkpoint(str(work_dir)) is not None) if main_process else None
-    callbacks = []
-    if live:
-        callbacks = [DVCLiveCallback(live=live), *([log_progress_callback()] if config.disable_tqdm else [])]
+    callbacks = [log_progress_callback()] if main_process and config.disable_tqdm else []
     trainer = SFTTrainer(model=model, args=config, train_dataset=tokenized(dataset, tokenizer),
                          processing_class=tokenizer, callbacks=callbacks,
                          peft_config=lora_config(params) if params.method == "lora" else None)
@@ -186,7 +221,8 @@ def train_checkpoint(base_path: str, dataset, out_dir: Path, params: TrainParams
         from transformers import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)
-    last = get_last_checkpoint(str(work_dir))
+    last = last_checkpoint(work_dir)
+    resume_token_count(trainer, last)
     result = trainer.train(resume_from_checkpoint=last)
     if trainer.is_world_process_zero():
         staging = out_dir.with_name(f".{out_dir.name}.tmp")
@@ -196,12 +232,15 @@ def train_checkpoint(base_path: str, dataset, out_dir: Path, params: TrainParams
         tokenizer.save_pretrained(staging)
         shutil.rmtree(out_dir, ignore_errors=True)
         staging.rename(out_dir)
-    if live:
-        live.end()
     # the mean logged loss of every step, those before a resume included (the trainer's own figure covers only
-    # the steps this process ran: 0.0 when it resumed from a finished run)
+    # the steps this process ran: 0.0 when it resumed from a finished run; unbroken, the two are equal)
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-    return {"train_loss": sum(losses) / len(losses) if losses else result.training_loss,
+    train_loss = sum(losses) / len(losses) if losses else result.training_loss
+    if trainer.is_world_process_zero():
+        history = [{**e, "train_loss": train_loss} if "train_loss" in e else e for e in trainer.state.log_history]
+        # one process writes the curves: several writing one dvclive folder race on its files
+        write_curves(live_dir, config, history)
+    return {"train_loss": train_loss,
             "steps": result.global_step, "resumed_from": last,
             "train_seconds": round(result.metrics.get("train_runtime", 0.0), 1),
             "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)}

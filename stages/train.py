@@ -33,8 +33,10 @@ def main(params: Params, name: str) -> None:
         runs[str(seed)] = train_checkpoint(slm["path"], dataset, paths.checkpoint(name, seed), params.train, seed=seed,
                                            work_dir=paths.cache("train") / f"{name}-{key}",
                                            live_dir=paths.training_curves(name, seed))
-        print(f"train@{name} seed {seed}: {runs[str(seed)]['steps']} steps, loss {runs[str(seed)]['train_loss']:.4f}, "
-              f"{runs[str(seed)]['train_seconds']}s")
+        run = runs[str(seed)]
+        resumed = f" (resumed from {os.path.basename(run['resumed_from'])})" if run["resumed_from"] else ""
+        print(f"train@{name} seed {seed}: {run['steps']} steps{resumed}, loss {run['train_loss']:.4f}, "
+              f"{run['train_seconds']}s")
     if int(os.environ.get("RANK", "0")) == 0:
         metrics = {"corpus": name, "examples": len(problems), "method": params.train.method,
                    "objective": params.train.objective, "processes": int(os.environ.get("WORLD_SIZE", "1")),

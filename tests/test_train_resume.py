@@ -44,3 +44,14 @@ def test_curriculum_unlocks_longer_problems_over_training():
     toy = ToyParams(min_steps=2, max_steps=4)
     assert [train_module.curriculum(s, params, toy).max_steps for s in (0, 166, 167, 400, 999)] == [2, 2, 3, 4, 4]
     assert train_module.curriculum(0, ToySLMParams(curriculum_fraction=0), toy).max_steps == 4
+
+
+def test_a_checkpoint_cut_short_by_a_crash_is_removed_and_the_last_complete_one_resumes(tmp_path):
+    from qup.training import last_checkpoint
+
+    for step, complete in ((2, True), (4, True), (6, False)):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        if complete:
+            (tmp_path / f"checkpoint-{step}/trainer_state.json").write_text("{}")
+    assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoint-4")
+    assert not (tmp_path / "checkpoint-6").exists() and last_checkpoint(tmp_path / "missing") is None

@@ -25,7 +25,7 @@ def js_divergence(p: Counter, q: Counter) -> float:
     if not p_total or not q_total:
         return float("nan")
     divergence = 0.0
-    for key in p.keys() | q.keys():
+    for key in sorted(p.keys() | q.keys()):  # a fixed order: a set's follows the hash seed, and so would the sum
         a, b = p.get(key, 0) / p_total, q.get(key, 0) / q_total
         m = (a + b) / 2
         if a:
