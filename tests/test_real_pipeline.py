@@ -14,6 +14,7 @@ from conftest import installed_file
 from test_pipeline import make_study, run
 
 from qup.config import merged
+from qup.corpora.build import DROP_REASONS
 from qup.package_data import SMOLLM2_GGUF
 
 pytest.importorskip("gguf")
@@ -61,8 +62,7 @@ def test_the_real_cpu_preset_runs_through_dvc_repro(tmp_path):
         run([sys.executable, "-c", build], study)
         attempts = pl.read_parquet(study / f"data/attempts/{name}.parquet")
         assert attempts.height >= native["shared_problems"]
-        assert attempts.filter(pl.col("drop_reason").is_not_null())["drop_reason"].is_in(
-            ["refused", "no_answer", "wrong_answer", "drift_guard"]).all()
+        assert attempts.filter(pl.col("drop_reason").is_not_null())["drop_reason"].is_in(DROP_REASONS).all()
     reward = json.loads((study / "metrics/reward_model.json").read_text())
     assert reward["trained"] and reward["slm_head_rm_samples"] > 0
     quality = json.loads((study / "metrics/quality/native.json").read_text())
