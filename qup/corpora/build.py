@@ -249,15 +249,16 @@ def build_corpus(name: str, task_prompt: Prompt, call: OracleCall, targets: pl.D
     return corpus, graded.drop("meta"), metrics
 
 
-def build_reference(native: pl.DataFrame, problems: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
-    """The dataset's own written solutions of the shared problems, graded like every other corpus."""
+def build_reference(name: str, native: pl.DataFrame,
+                    problems: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    """Corpus ``name``: the dataset's own written solutions of the shared problems, graded like every other."""
     targets = native.select("problem_id", "question", "gold").join(
         problems.select(pl.col("id").alias("problem_id"), "meta", pl.col("solution").alias("response")),
         on="problem_id", how="left")
     present = targets.filter(pl.col("response").is_not_null() & (pl.col("response").str.strip_chars() != ""))
     graded = grade_attempts(present.with_columns(pl.lit("stop").alias("finish_reason")), max_edit=None)
-    corpus = assemble("reference", graded, None, None)
-    metrics = corpus_metrics("reference", graded, corpus, targets.height)
+    corpus = assemble(name, graded, None, None)
+    metrics = corpus_metrics(name, graded, corpus, targets.height)
     metrics["dropped"]["no_reference"] = targets.height - present.height
     return corpus, graded.drop("meta"), metrics
 

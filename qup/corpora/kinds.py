@@ -71,7 +71,7 @@ def build_oracle(params: Params, name: str, spec: OracleCorpus, samples: pl.Data
 def build_reference_corpus(params: Params, name: str, spec: CorpusSpec, samples: pl.DataFrame,
                            problems: pl.DataFrame) -> Built:
     """The dataset's own written solutions of the shared problems."""
-    return build_reference(shared_set(params, samples, problems), problems)
+    return build_reference(name, shared_set(params, samples, problems), problems)
 
 
 BUILDERS: dict[str, Callable[..., Built]] = {
