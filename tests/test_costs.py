@@ -49,8 +49,14 @@ def test_the_openai_engine_counts_locally_when_the_server_sends_no_usage():
     assert [c.n_tokens for c in three] == [3, 2, 2] and {c.prompt_tokens for c in three} == {9}
 
 
+def build(params: Params, name: str) -> None:
+    """Both steps of a corpus: candidates@ builds it, corpus@ publishes it."""
+    corpus_stage.candidates(params, name)
+    corpus_stage.main(params, name)
+
+
 def test_symbolic_oracle_stage_totals_its_tokens_judge_included(miniature_world):  # noqa: F811
-    corpus_stage.main(Params(), "style_aligned")
+    build(Params(), "style_aligned")
     metrics = read_metrics("style_aligned")
     attempts = pl.read_parquet("data/attempts/style_aligned.parquet")
     judged = metrics["covered"] + metrics["dropped"]["drift_guard"]  # every refinement kept before the judge
@@ -71,7 +77,7 @@ def test_an_api_oracle_stage_totals_the_servers_usage_and_retries_and_never_show
             "engines": {"oracle": {"engine": "openai", "openai": {"base_url": server.url, "api_key_env": "QUP_TEST_KEY",
                                                                   "concurrency": 2}}},
             "costs": {"prices": {"gpt-test": {"prompt": 2.5, "completion": 10.0}}}})
-        corpus_stage.main(params, "oracle_synth")
+        build(params, "oracle_synth")
     finally:
         server.close()
     metrics = read_metrics("oracle_synth")
@@ -98,9 +104,9 @@ def test_max_cost_stops_before_the_budget_keeps_finished_shards_and_a_larger_bud
                         or generate(self, c, *a, **kw))
     settings = {"oracle": {"shard_size": 3, "max_new_tokens": 64, "max_cost": 1.0}, "costs": {"prices": PRICED}}
     with pytest.raises(SystemExit) as stop:
-        corpus_stage.main(Params.model_validate(settings), "oracle_synth")
+        build(Params.model_validate(settings), "oracle_synth")
     message = str(stop.value)
-    assert message.startswith("corpus@oracle_synth: stopped before passing oracle.max_cost $1.00")
+    assert message.startswith("candidates@oracle_synth: stopped before passing oracle.max_cost $1.00")
     assert "6 of 10 oracle_synth requests" in message and "dvc exp run -S oracle.max_cost=" in message
     assert "dvc repro corpus@oracle_synth" in message
     assert asked == [3, 3] and len(shards("oracle_synth")) == 2 and not Path("metrics/corpora").exists()
@@ -108,7 +114,7 @@ def test_max_cost_stops_before_the_budget_keeps_finished_shards_and_a_larger_bud
     assert 0.75 < spent.cost(Price(**PRICED["symbolic"])) <= 1.0
 
     settings["oracle"]["max_cost"] = 5.0
-    corpus_stage.main(Params.model_validate(settings), "oracle_synth")
+    build(Params.model_validate(settings), "oracle_synth")
     assert asked == [3, 3, 3, 1]  # only the shards the first run had not finished
     metrics = read_metrics("oracle_synth")
     assert metrics["calls"] == 10 and metrics["covered"] == 10
@@ -120,7 +126,7 @@ def test_max_cost_stops_before_the_budget_keeps_finished_shards_and_a_larger_bud
 def test_max_cost_before_any_shard_counts_every_reply_at_max_new_tokens(miniature_world):  # noqa: F811
     settings = {"oracle": {"shard_size": 3, "max_cost": 1.0}, "costs": {"prices": PRICED}}  # 3 x 1024 tokens: $3+
     with pytest.raises(SystemExit, match="0 of 10 oracle_synth requests"):
-        corpus_stage.main(Params.model_validate(settings), "oracle_synth")
+        build(Params.model_validate(settings), "oracle_synth")
     assert shards("oracle_synth") == []
 
 

@@ -68,7 +68,8 @@ def resolve(annotation, parts: list[str]) -> str | None:
     for member in _unwrap(annotation):
         origin = typing.get_origin(member)
         if isinstance(member, type) and issubclass(member, BaseModel):
-            field = member.model_fields.get(parts[0])
+            by_alias = {f.alias: f for f in member.model_fields.values() if f.alias}  # params spell `lambda`, `from`
+            field = member.model_fields.get(parts[0]) or by_alias.get(parts[0])
             if field is None:
                 why = f"{member.__name__} has no field {parts[0]!r} (it has: {', '.join(member.model_fields)})"
                 continue

@@ -8,6 +8,7 @@ from dvc.repo import Repo
 
 from qup import paths
 from qup.config import load_params
+from qup.corpora.pool import CANDIDATES, built_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,6 +40,7 @@ def expected_outs(corpora: list[str]) -> dict[str, set[Path]]:
                    paths.PLOTS / "perplexity_vs_accuracy.png", paths.TRAIN_LOSS_PLOT, paths.TRAIN_ACCURACY_PLOT},
     }
     for name in corpora:
+        outs[f"candidates@{name}"] = {built_dir(name)}
         outs[f"corpus@{name}"] = {paths.corpus(name), paths.attempts(name), paths.corpus_metrics(name)}
         outs[f"score@{name}"] = {paths.scores(name), paths.quality_metrics(name)}
         outs[f"train@{name}"] = {paths.checkpoints(name), paths.train_metrics(name), paths.training_curves(name)}
@@ -76,7 +78,8 @@ def test_each_stage_depends_on_what_its_code_reads(stages, corpora):
         "report": [paths.eval_metrics("base"), paths.eval_results("base"), paths.LIVE],
     }
     for name in corpora:
-        reads[f"corpus@{name}"] = [paths.TRAIN_PROBLEMS, paths.NATIVE_SAMPLES]
+        reads[f"candidates@{name}"] = [paths.TRAIN_PROBLEMS, paths.NATIVE_SAMPLES]
+        reads[f"corpus@{name}"] = [CANDIDATES, paths.MANIFEST, paths.REWARD_MODEL]
         reads[f"score@{name}"] = [paths.corpus(name), paths.MANIFEST, paths.REWARD_MODEL, paths.NATIVE_SAMPLES]
         reads[f"train@{name}"] = [paths.MANIFEST, *(paths.corpus(c) for c in corpora)]
         reads[f"evaluate@{name}"] = [paths.TEST_PROBLEMS, paths.BENCHMARKS, paths.MANIFEST, paths.checkpoint(name, 0)]

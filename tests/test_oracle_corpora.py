@@ -25,7 +25,7 @@ FIELDS = {"question": "Ana has 3 pens. Ana buys 2 more. How many pens now?", "tr
           "refined": "3 + 2 = 5\nAnswer: 5"}
 
 
-@pytest.mark.parametrize("name", ["synthesize", "refine", "style_aligned", "judge"])
+@pytest.mark.parametrize("name", ["synthesize", "refine", "style_aligned", "judge", "self_rewrite"])
 @pytest.mark.parametrize("template", ["toy", "chatml"])
 def test_every_oracle_prompt_renders_through_a_chat_template_and_reads_back(name, template):
     prompt = load_prompt(name)
@@ -135,7 +135,10 @@ def test_corpus_stages_on_a_miniature_world(miniature_world):
     from stages import corpus as corpus_stage
 
     for name in Params().corpora:
+        corpus_stage.candidates(Params(), name)
         corpus_stage.main(Params(), name)
+        assert open(f"data/corpora/{name}.parquet", "rb").read() == open(f"data/candidates/{name}/corpus.parquet",
+                                                                          "rb").read()  # published unchanged
     native = pl.read_parquet("data/corpora/native.parquet")
     assert native["trace_id"].to_list() == [f"native:toy-{i:06d}:1" for i in range(10)]  # the correct samples
     schema = native.columns
@@ -167,6 +170,7 @@ def test_the_oracle_swaps_to_another_engine_by_params(miniature_world, tiny_mode
 
     params = Params.model_validate({"models": {"oracle": {"name": str(tiny_model_dir)}},
                                     "engines": {"oracle": {"engine": "hf"}}, "oracle": {"max_new_tokens": 8}})
+    corpus_stage.candidates(params, "style_aligned")
     corpus_stage.main(params, "style_aligned")
     metrics = json.loads(open("metrics/corpora/style_aligned.json").read())
     assert metrics["engine"] == "hf" and metrics["model"] == str(tiny_model_dir)

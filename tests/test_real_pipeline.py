@@ -57,8 +57,9 @@ def test_the_real_cpu_preset_runs_through_dvc_repro(tmp_path):
                       "oracle_refined": "{kind: oracle, prompt: refine, source: failed}",
                       "style_aligned": "{kind: oracle, prompt: style_aligned, source: failed, max_edit: 0.5}"}
     for name, spec in oracle_corpora.items():  # SmolLM2 as its own Oracle, built outside the preset's corpora:
-        build = f"from qup.config import load_params; from stages.corpus import main; main(load_params(sets=" \
-                f"['corpora.{name}={spec}']), '{name}')"  # too few kept to train on, every attempt with its reason
+        build = f"from qup.config import load_params; from stages.corpus import candidates, main; p = load_params(" \
+                f"sets=['corpora.{name}={spec}']); candidates(p, '{name}'); main(p, '{name}')"  # too few kept to
+        # train on, every attempt with its reason
         run([sys.executable, "-c", build], study)
         attempts = pl.read_parquet(study / f"data/attempts/{name}.parquet")
         assert attempts.height >= native["shared_problems"]

@@ -15,6 +15,10 @@ from pydantic import ValidationError, model_validator
 from qup.config.base import Strict
 from qup.config.corpora import (
     DEFAULT_CORPORA,
+    DERIVED_KINDS,
+    MixCorpus,
+    SelectCorpus,
+    SelfRewriteCorpus,
     CorpusSpec,
     NativeCorpus,
     NativeParams,
@@ -41,11 +45,12 @@ from qup.config.scoring import RewardModelRef, ScoringParams
 from qup.config.training import TrainParams
 from qup.toy.params import ToyParams, ToyRMParams, ToySLMParams
 
-__all__ = ["BENCHMARK_PRESETS", "BenchmarkRef", "CorpusSpec", "CostParams", "DEFAULT_CORPORA", "DecontaminateParams",
+__all__ = ["BENCHMARK_PRESETS", "BenchmarkRef", "CorpusSpec", "CostParams", "DEFAULT_CORPORA", "DERIVED_KINDS", "DecontaminateParams",
            "EngineParams", "EnginesParams", "EvalParams", "EvaluateParams", "FileSource", "HFOptions",
-           "HeadRMParams", "HubSourceParams", "ModelRef", "ModelsParams", "NativeCorpus", "NativeParams",
+           "HeadRMParams", "HubSourceParams", "MixCorpus", "ModelRef", "ModelsParams", "NativeCorpus", "NativeParams",
            "OpenAIOptions", "OracleCorpus", "OracleParams", "Params", "ParamsError", "Price",
-           "ProblemsParams", "ReferenceCorpus", "RewardModelRef", "SGLangOptions", "ScoringParams",
+           "ProblemsParams", "ReferenceCorpus", "RewardModelRef", "SGLangOptions", "ScoringParams", "SelectCorpus",
+           "SelfRewriteCorpus",
            "Strict", "SymbolicOptions", "ToyParams", "ToyRMParams", "ToySLMParams", "TrainParams",
            "VLLMOptions", "assignments", "check_corpora", "load_params", "merged", "overrides", "read_yaml",
            "with_role"]
@@ -68,7 +73,7 @@ class Params(Strict):
 
     @model_validator(mode="after")
     def _corpora_valid(self):
-        check_corpora(self.corpora)
+        check_corpora(self.corpora, [r.column.removeprefix("reward_") for r in self.scoring.reward_models])
         return self
 
     @model_validator(mode="after")

@@ -1,8 +1,9 @@
-"""Corpus kinds: how an entry of params ``corpora`` is built (stage ``corpus@<name>``), one builder per kind.
+"""Corpus kinds built from the SLM's samples, the Oracle or the dataset (stage ``candidates@<name>``).
 
 Every builder reads the SLM's graded samples and the train problems, and returns the corpus, every
 attempt behind it with its drop reason (null when kept), and the corpus's metrics. A new kind is a
-params class in ``qup/config/corpora.py`` and an entry in ``BUILDERS``.
+params class in ``qup/config/corpora.py`` and an entry in ``BUILDERS``; a kind drawn from other
+corpora is an entry in ``qup.corpora.derived.DERIVERS`` instead.
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ import polars as pl
 from qup import paths
 from qup.config import CorpusSpec, NativeCorpus, OracleCorpus, Params
 from qup.corpora.build import Budget, OracleCall, build_corpus, build_reference, corpus_metrics, source_traces
+from qup.corpora.pool import Built
 from qup.engines import Sampling, make_engine
 from qup.models import resolve_oracle
 from qup.native import pick_native_corpus
 from qup.prompts import load_prompt
-
-Built = tuple[pl.DataFrame, pl.DataFrame, dict]
 
 
 def shared_set(params: Params, samples: pl.DataFrame, problems: pl.DataFrame) -> pl.DataFrame:

@@ -135,7 +135,7 @@ def score_corpus(corpus: pl.DataFrame, *, prompt: Prompt, nll_fn: NLLFunction, s
     scores = pl.concat([corpus.select("corpus", "problem_id", "trace_id", "parent_id", "response", "edit_distance"),
                         nll, content_columns(nll, slm_tokenizer)], how="horizontal")
     for column, opener, revision in reward_models:
-        model = _Lazy(opener)
+        model = Lazy(opener)
         try:
             values = reward_column(column, model, pairs, cache_dir=cache_dir / column, shard_size=shard_size,
                                    key={"rm": revision, "prompt": prompt.id, "texts": corpus["trace_id"].to_list()})
@@ -154,7 +154,7 @@ def top_loss_tokens_from_frame(scores: pl.DataFrame, tokenizer, n: int) -> list[
     return top_loss_tokens(results, tokenizer, n)
 
 
-class _Lazy:
+class Lazy:
     """A reward model opened on first use, so a fully cached corpus never loads it."""
 
     def __init__(self, opener: Callable[[], RewardModel]):
