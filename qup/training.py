@@ -6,6 +6,10 @@ ids and labels). ``objective`` ``sft`` is plain cross-entropy; ``dft`` is Dynami
 Fine-Tuning, each token's cross-entropy weighted by its detached probability (TRL's
 ``loss_type="dft"``). Every corpus trains on the same problems with the same steps, batch,
 learning rate and seed. Training curves go to dvclive; checkpoints let a crashed run resume.
+
+The global batch (``global_batch_size``) is the same whatever the number of processes: each process takes
+``batch_size`` examples a forward pass and accumulates gradients over ``global_batch_size / (batch_size ×
+processes)`` of them. ``dtype`` picks the weights and autocast (bf16 on a GPU that has it, float32 on a CPU).
 """
 
 from __future__ import annotations
@@ -71,6 +75,43 @@ def tokenized(dataset, tokenizer):
     return dataset.map(encode, remove_columns=dataset.column_names)
 
 
+def world_size() -> int:
+    """The number of training processes (torchrun's ``WORLD_SIZE``; 1 outside a launcher)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def train_device(params: TrainParams) -> str:
+    import torch
+
+    return params.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def precision(params: TrainParams, device: str) -> str:
+    """``bf16``, ``fp16`` or ``fp32``: train.dtype, ``auto`` resolved for ``device``."""
+    import torch
+
+    chosen = params.dtype
+    if chosen == "auto":
+        chosen = "bf16" if device == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+    if chosen == "fp16" and device != "cuda":
+        raise ValueError(f"train.dtype fp16 needs a GPU (train.device is {device}): use bf16 or fp32")
+    if params.attn_implementation == "flash_attention_2" and chosen == "fp32":
+        raise ValueError(f"train.attn_implementation flash_attention_2 needs train.dtype bf16 or fp16 "
+                         f"(train.dtype {params.dtype} is fp32 on {device})")
+    return chosen
+
+
+def load_kwargs(params: TrainParams, dtype: str) -> dict:
+    """``from_pretrained`` arguments: bfloat16 weights for bf16, float32 otherwise (fp16 autocasts from them, as
+    loss scaling cannot unscale float16 gradients); the attention implementation when one is asked for."""
+    import torch
+
+    kwargs = {"dtype": torch.bfloat16 if dtype == "bf16" else torch.float32}
+    if params.attn_implementation:
+        kwargs["attn_implementation"] = params.attn_implementation
+    return kwargs
+
+
 def run_key(params: TrainParams, seed: int, base_revision: str, data: str) -> str:
     """Names one seed's run folder, so that a crashed run resumes only into the run it was."""
     settings = params.model_dump(exclude={"seeds"})
@@ -78,13 +119,16 @@ def run_key(params: TrainParams, seed: int, base_revision: str, data: str) -> st
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def sft_config(params: TrainParams, output_dir: Path, seed: int):
+def sft_config(params: TrainParams, output_dir: Path, seed: int, dtype: str | None = None):
+    """TRL's arguments for one run: the global batch over ``world_size()`` processes, ``dtype``'s autocast
+    (None: ``precision`` of the params)."""
     from trl import SFTConfig
 
+    dtype = dtype or precision(params, train_device(params))
     return SFTConfig(
         output_dir=str(output_dir),
         per_device_train_batch_size=params.batch_size,
-        gradient_accumulation_steps=params.gradient_accumulation,
+        gradient_accumulation_steps=params.gradient_accumulation(world_size()),
         learning_rate=params.learning_rate,
         num_train_epochs=params.epochs,
         lr_scheduler_type=params.scheduler,
@@ -92,9 +136,9 @@ def sft_config(params: TrainParams, output_dir: Path, seed: int):
         weight_decay=0.0,
         loss_type="dft" if params.objective == "dft" else "nll",
         max_length=params.max_length,
-        bf16=False,  # TRL's default; slower for tiny models on CPU, and full precision keeps corpora comparable
-        fp16=False,
-        activation_checkpointing=False,
+        bf16=dtype == "bf16",  # TRL's default is True; fp32 on a CPU: faster for tiny models, and exact
+        fp16=dtype == "fp16",
+        activation_checkpointing=params.gradient_checkpointing,
         use_cpu=params.device == "cpu",
         seed=seed,
         data_seed=seed,
@@ -105,7 +149,7 @@ def sft_config(params: TrainParams, output_dir: Path, seed: int):
         report_to="none",
         disable_tqdm=not sys.stderr.isatty(),  # in a log: LogProgressCallback's lines instead of redraws
         dataloader_num_workers=0,
-        ddp_backend="gloo" if params.device == "cpu" and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
+        ddp_backend="gloo" if train_device(params) == "cpu" and world_size() > 1 else None,
     )
 
 
@@ -208,10 +252,12 @@ def train_checkpoint(base_path: str, dataset, out_dir: Path, params: TrainParams
 
     if params.threads:
         torch.set_num_threads(params.threads)
-    tokenizer = AutoTokenizer.from_pretrained(base_path)
-    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
+    dtype = precision(params, train_device(params))
     work_dir.mkdir(parents=True, exist_ok=True)
-    config = sft_config(params, work_dir, seed)
+    # the arguments before the model: under DeepSpeed ZeRO-3 they make from_pretrained load it partitioned
+    config = sft_config(params, work_dir, seed, dtype)
+    tokenizer = AutoTokenizer.from_pretrained(base_path)
+    model = AutoModelForCausalLM.from_pretrained(base_path, **load_kwargs(params, dtype))
     main_process = int(os.environ.get("RANK", "0")) == 0
     callbacks = [log_progress_callback()] if main_process and config.disable_tqdm else []
     trainer = SFTTrainer(model=model, args=config, train_dataset=tokenized(dataset, tokenizer),
@@ -240,7 +286,7 @@ def train_checkpoint(base_path: str, dataset, out_dir: Path, params: TrainParams
         history = [{**e, "train_loss": train_loss} if "train_loss" in e else e for e in trainer.state.log_history]
         # one process writes the curves: several writing one dvclive folder race on its files
         write_curves(live_dir, config, history)
-    return {"train_loss": train_loss,
+    return {"train_loss": train_loss, "dtype": dtype,
             "steps": result.global_step, "resumed_from": last,
             "train_seconds": round(result.metrics.get("train_runtime", 0.0), 1),
             "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)}

@@ -1,7 +1,9 @@
 """DVC stages `train@<corpus>`: fine-tune the SLM on one corpus once per training seed, with the
 budget every corpus gets. The seeds run in one process, so torch, transformers and TRL load once.
 
-Usage: ``python -m stages.train <corpus>``, or under ``accelerate launch`` for several processes.
+Usage: ``python -m stages.train <corpus>``. With ``train.launcher.name: accelerate`` it re-runs itself under
+``accelerate launch`` (``train.launcher.processes``, ``train.launcher.config_file``); the global batch stays
+``train.global_batch_size`` whatever the number of processes.
 """
 
 from __future__ import annotations
@@ -14,15 +16,18 @@ import polars as pl
 
 from qup import paths
 from qup.config import Params, load_params
+from qup.launch import launched, relaunch
 from qup.manifest import slm_entry
 from qup.prompts import load_prompt
 from qup.records import write_json
-from qup.training import run_key, sft_dataset, train_checkpoint, training_problems
+from qup.training import run_key, sft_dataset, train_checkpoint, training_problems, world_size
 
 
 def main(params: Params, name: str) -> None:
     if name not in params.corpora:
         raise SystemExit(f"unknown corpus {name!r}; params corpora: {', '.join(params.corpora)}")
+    if params.train.launcher.name == "accelerate" and not launched():
+        relaunch(params.train.launcher, "stages.train", [name])
     corpora = {c: pl.read_parquet(paths.corpus(c)) for c in params.corpora}
     problems = training_problems(corpora, params.train.examples, params.seed)
     dataset = sft_dataset(corpora[name], problems, load_prompt(params.native.prompt))
@@ -38,9 +43,12 @@ def main(params: Params, name: str) -> None:
         print(f"train@{name} seed {seed}: {run['steps']} steps{resumed}, loss {run['train_loss']:.4f}, "
               f"{run['train_seconds']}s")
     if int(os.environ.get("RANK", "0")) == 0:
+        first = runs[str(params.train.seeds[0])]
         metrics = {"corpus": name, "examples": len(problems), "method": params.train.method,
-                   "objective": params.train.objective, "processes": int(os.environ.get("WORLD_SIZE", "1")),
-                   "seeds": params.train.seeds, "steps": runs[str(params.train.seeds[0])]["steps"],
+                   "objective": params.train.objective, "dtype": first["dtype"], "processes": world_size(),
+                   "batch_size": params.train.batch_size, "global_batch_size": params.train.global_batch,
+                   "gradient_accumulation": params.train.gradient_accumulation(world_size()),
+                   "seeds": params.train.seeds, "steps": first["steps"],
                    "train_loss": sum(r["train_loss"] for r in runs.values()) / len(runs), "per_seed": runs}
         write_json(metrics, paths.train_metrics(name))
 

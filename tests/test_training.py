@@ -1,4 +1,4 @@
-"""Training a checkpoint per corpus: DFT's loss, equal budgets, resumable runs and a 2-process run."""
+"""Training a checkpoint per corpus: DFT's loss, equal budgets, resumable runs and a 2-process `dvc repro`."""
 
 import json
 import os
@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import torch
+import yaml
 
 from qup.config import TrainParams
 from qup.prompts import load_prompt
@@ -70,14 +71,23 @@ def training_world(tmp_path, tiny_model_dir):
     ids = [f"p{i}" for i in range(8)]
     corpus("native", ids).write_parquet(tmp_path / "data/corpora/native.parquet")
     corpus("style_aligned", ids[:6]).write_parquet(tmp_path / "data/corpora/style_aligned.parquet")
-    (tmp_path / "params.yaml").write_text(
-        "seed: 0\ncorpora: {native: {kind: native}, style_aligned: {kind: oracle, prompt: style_aligned}}\n"
-        "train: {examples: 6, batch_size: 2, epochs: 2, save_steps: 2, device: cpu, threads: 1, seeds: [0]}\n")
+    write_params(tmp_path)
     return tmp_path
 
 
+def write_params(root, **train):
+    # a global batch of 2, one example a forward pass: gradients accumulate over 2 forward passes in 1 process
+    train = {"examples": 6, "batch_size": 1, "global_batch_size": 2, "epochs": 2, "save_steps": 2, "device": "cpu",
+             "threads": 1, "seeds": [0], **train}
+    corpora = {"native": {"kind": "native"}, "style_aligned": {"kind": "oracle", "prompt": "style_aligned"}}
+    (root / "params.yaml").write_text(yaml.safe_dump(
+        {"seed": 0, "corpora": corpora, "native": {"prompt": "toy_solve"}, "train": train}))
+
+
 def _run(cmd, cwd):
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "DVC_NO_ANALYTICS": "1"}
+    # the venv first on PATH: dvc.yaml's commands run `python`
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "DVC_NO_ANALYTICS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout + done.stderr
@@ -99,13 +109,82 @@ def test_a_corpus_trains_to_a_lora_adapter_with_curves_and_a_rerun_resumes(train
     assert again["train_loss"] == pytest.approx(metrics["train_loss"]) and again["train_loss"] > 0
 
 
+@pytest.fixture
+def train_project(training_world):
+    """The training world as a DVC project of its own: dvc.yaml's real train@ stages, the code they depend on."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    (training_world / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"train": stages["train"]}}))
+    for package in ("qup", "stages"):
+        shutil.copytree(REPO / package, training_world / package, ignore=shutil.ignore_patterns("__pycache__"))
+    _run([Path(sys.executable).parent / "dvc", "init", "--no-scm", "-q"], training_world)
+    return training_world
+
+
 @pytest.mark.slow
-def test_two_cpu_processes_train_and_save_through_accelerate(training_world):
-    # --multi_gpu picks accelerate's torchrun launcher; train.device cpu makes the processes talk over gloo
-    out = _run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-                "-m", "stages.train", "style_aligned"], training_world)
-    metrics = json.loads((training_world / "metrics/train/style_aligned.json").read_text())
-    assert metrics["processes"] == 2, out[-2000:]
-    assert metrics["steps"] == 4  # 6 problems, 2 per process and step: 2 steps an epoch, 2 epochs
-    assert (training_world / "data/checkpoints/style_aligned/seed-0/adapter_model.safetensors").exists()
+def test_dvc_repro_trains_on_two_cpu_processes_with_the_global_batch_and_steps_of_one(train_project):
+    dvc = Path(sys.executable).parent / "dvc"
+    metrics_file = train_project / "metrics/train/style_aligned.json"
+    _run([dvc, "repro", "train@style_aligned"], train_project)
+    one = json.loads(metrics_file.read_text())
+    write_params(train_project, launcher={"name": "accelerate", "processes": 2})
+    out = _run([dvc, "repro", "train@style_aligned"], train_project)  # the params changed: dvc reruns the stage
+    two = json.loads(metrics_file.read_text())
+    assert "2 process(es) under accelerate" in out and two["processes"] == 2, out[-2000:]
+    assert (one["processes"], one["gradient_accumulation"], two["gradient_accumulation"]) == (1, 2, 1)
+    assert one["global_batch_size"] == two["global_batch_size"] == 2 and one["batch_size"] == two["batch_size"] == 1
+    assert one["steps"] == two["steps"] == 6  # 6 problems, 2 an optimiser step: 3 steps an epoch, 2 epochs
+    # each step the same two examples, one a process: the same losses as one process accumulating over both
+    assert two["train_loss"] == pytest.approx(one["train_loss"], rel=1e-5)
+    assert (train_project / "data/checkpoints/style_aligned/seed-0/adapter_model.safetensors").exists()
+
+
+def test_the_global_batch_stays_whatever_the_process_count_and_accumulation_makes_it_up():
+    params = TrainParams(batch_size=16, global_batch_size=256)
+    assert [params.gradient_accumulation(n) for n in (1, 2, 8, 16)] == [16, 8, 2, 1]
+    assert TrainParams().gradient_accumulation(1) == 1 and TrainParams().global_batch == 16  # the embedded run
+    with pytest.raises(ValueError, match=r"train.global_batch_size 256 does not split into whole accumulation steps "
+                                         r"of train.batch_size 16 × 3 processes = 48 examples: set "
+                                         r"train.global_batch_size to a multiple of 48"):
+        params.gradient_accumulation(3)
+
+
+def test_params_that_cannot_keep_the_global_batch_fail_when_read():
+    with pytest.raises(ValueError, match=r"train.global_batch_size 16 \(null: batch_size\) does not split .* "
+                                         r"16 × 2 processes = 32 examples: set train.batch_size to 8 or "
+                                         r"train.global_batch_size to a multiple of 32"):
+        TrainParams(launcher={"name": "accelerate", "processes": 2})
+    with pytest.raises(ValueError, match="train.gradient_accumulation is derived now: set train.global_batch_size"):
+        TrainParams(gradient_accumulation=16)
+
+
+def test_the_default_trains_as_before_in_float32_without_checkpointing(tmp_path, monkeypatch):
+    from qup.training import load_kwargs, precision
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    config = sft_config(TrainParams(device="cpu"), tmp_path, seed=0)
+    # TRL's own defaults are bf16 and gradient checkpointing: the toy run trains in exact float32 arithmetic
+    assert (config.bf16, config.fp16, config.activation_checkpointing) == (False, False, False)
+    assert (config.per_device_train_batch_size, config.gradient_accumulation_steps) == (16, 1)
+    assert precision(TrainParams(), "cpu") == "fp32" and load_kwargs(TrainParams(), "fp32") == {"dtype": torch.float32}
+
+
+def test_bf16_checkpointing_and_accumulation_reach_trl(tmp_path, monkeypatch):
+    from qup.training import load_kwargs, precision
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    params = TrainParams(dtype="auto", gradient_checkpointing=True, attn_implementation="sdpa", batch_size=2,
+                         global_batch_size=8, device="cpu")
+    assert precision(params, "cuda") == "bf16" and precision(params, "cpu") == "fp32"
+    assert load_kwargs(params, "bf16") == {"dtype": torch.bfloat16, "attn_implementation": "sdpa"}
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    config = sft_config(params, tmp_path, seed=0, dtype="bf16")
+    assert (config.bf16, config.activation_checkpointing, config.gradient_accumulation_steps) == (True, True, 4)
+
+
+def test_a_dtype_the_device_cannot_train_in_fails_clearly():
+    from qup.training import precision
+
+    with pytest.raises(ValueError, match="train.dtype fp16 needs a GPU"):
+        precision(TrainParams(dtype="fp16"), "cpu")
+    with pytest.raises(ValueError, match="flash_attention_2 needs train.dtype bf16 or fp16"):
+        precision(TrainParams(attn_implementation="flash_attention_2"), "cpu")

@@ -3,6 +3,8 @@
 # on torch 2.13.0+cpu, for serving small local models on a CPU-only Linux x86_64 machine.
 #
 #   usage: bash scripts/serving/setup.sh VENV_DIR
+#          bash scripts/serving/setup.sh --cuda [--engine sglang|vllm] [--dry-run | --relock] VENV_DIR
+#            the GPU venvs instead: PyPI's CUDA builds, every package pinned (setup_cuda.sh beside this script)
 #
 # * Installs exactly the packages pinned in serving-constraints.txt (beside this script) with
 #   `pip install --no-deps`, so pip never resolves anything and cannot pull a CUDA torch build
@@ -17,6 +19,7 @@
 # Env: PYTHON (default python3, must be 3.11), TORCH_CPU_INDEX_URL (extra index for torch
 #   2.13.0+cpu when it is not in pip's find-links, e.g. https://download.pytorch.org/whl/cpu).
 set -euo pipefail
+if [ "${1:-}" = --cuda ]; then shift; exec bash "$(dirname "${BASH_SOURCE[0]}")/setup_cuda.sh" "$@"; fi
 
 T0=$(date +%s)
 finish() { echo "setup_serving: $1 in $(( $(date +%s) - T0 )) s"; }
