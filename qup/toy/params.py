@@ -32,6 +32,9 @@ class ToyParams(Strict):
 
 
 class ToySLMParams(Strict):
+    # the SLM's own seed (weights' init and its training stream); None: the study's `seed`. Another value trains
+    # another base SLM on the same problems: scripts/base_slm_factor.sh measures how far the conclusions move
+    seed: int | None = None
     hidden_size: int = Field(96, ge=8)
     intermediate_size: int = Field(256, ge=8)
     num_layers: int = Field(3, ge=1)

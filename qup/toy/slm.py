@@ -35,10 +35,11 @@ def train_toy_models(params: Params, train_questions: list[str], test_questions:
     Questions of both splits are kept out of the SLM's training stream. Training checkpoints
     under ``cache_dir`` (keyed by everything that shapes the run) let a crashed run resume.
     """
-    key = hashlib.sha256(json.dumps([params.seed, params.toy.model_dump(), params.models.toy_slm.model_dump(),
+    seed = params.seed if params.models.toy_slm.seed is None else params.models.toy_slm.seed
+    key = hashlib.sha256(json.dumps([seed, params.toy.model_dump(), params.models.toy_slm.model_dump(exclude={"seed"}),
                                      sorted(train_questions), sorted(test_questions)]).encode()).hexdigest()[:16]
     tokenizer = build_char_tokenizer()
-    model, summary = train_slm(tokenizer, params.models.toy_slm, params.toy, seed=params.seed,
+    model, summary = train_slm(tokenizer, params.models.toy_slm, params.toy, seed=seed,
                                exclude=set(train_questions) | set(test_questions),
                                checkpoint_dir=cache_dir / f"slm-{key}", progress=progress)
     final = out_dir / "slm"
