@@ -68,7 +68,7 @@ def evaluate_model(engine: Engine, problems: pl.DataFrame, *, prompt: Prompt, k:
            "stop": getattr(engine, "stop_ids", None), "prompt": prompt.id, "k": k, "temperature": temperature,
            "max_new_tokens": max_new_tokens, "seed": seed}
     return run_sharded(rows, work, key=key, cache_dir=cache_dir, shard_size=shard_size, desc="evaluate",
-                       unit="problem")
+                       unit="completion", units_per_item=k + 1)  # the greedy one and k samples per problem
 
 
 def as_itself(model: dict, adapter: str | None, revision: str) -> tuple[dict, str | None, str]:

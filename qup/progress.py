@@ -3,13 +3,19 @@
 On a terminal it is a tqdm bar. When stderr is a file or a pipe (DVC's and CI's logs), redraws
 with carriage returns would fill the log, so it writes one plain line every ``interval`` seconds
 and one when it ends instead.
+
+A sharded job's bar moves as each request finishes, not once per shard: while a shard runs
+(``shard_progress``), an engine calls ``advance`` with each finished request's completions, and the
+bar moves by as much, never past the shard's own share, which it reaches when the shard ends.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from tqdm.auto import tqdm
 
@@ -86,3 +92,45 @@ def progress(iterable: Iterable | None = None, *, total: float | None = None, de
         return tqdm(iterable, total=total, desc=desc, unit=unit, initial=initial, disable=disable,
                     dynamic_ncols=True)
     return LogProgress(iterable, total=total, desc=desc, unit=unit, initial=initial)
+
+
+class _Shard:
+    """The bar of the shard running now, its share of the bar and how much of it requests moved."""
+
+    def __init__(self, bar, units: float):
+        self.bar, self.units, self.moved = bar, units, 0.0
+
+
+_CURRENT: _Shard | None = None
+_LOCK = threading.Lock()
+
+
+@contextmanager
+def shard_progress(bar, units: float):
+    """While a shard worth ``units`` of ``bar`` runs, ``advance`` moves ``bar``; on leaving, the bar has moved by
+    exactly ``units`` (the rest when the shard finished, none when it failed)."""
+    global _CURRENT
+    shard = _Shard(bar, units)
+    with _LOCK:
+        outer, _CURRENT = _CURRENT, shard
+    finished = False
+    try:
+        yield shard
+        finished = True
+    finally:
+        with _LOCK:
+            _CURRENT = outer
+            rest = units - shard.moved if finished else 0
+        if rest > 0:
+            bar.update(rest)
+
+
+def advance(n: float) -> None:
+    """``n`` more units of the running shard are done (nothing when no sharded job runs)."""
+    with _LOCK:
+        shard = _CURRENT
+        step = min(n, shard.units - shard.moved) if shard is not None else 0
+        if step > 0:
+            shard.moved += step
+    if step > 0:
+        shard.bar.update(step)

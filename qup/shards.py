@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from qup.progress import progress
+from qup.progress import progress, shard_progress
 from qup.records import write_parquet
 
 
@@ -27,6 +27,9 @@ def run_sharded(items: Sequence[Any], work: Callable[[Sequence[Any]], pl.DataFra
                 cache_dir: Path, shard_size: int, desc: str, unit: str = "item", units_per_item: int = 1,
                 guard: Callable[[Sequence[Any], list[pl.DataFrame]], None] | None = None) -> pl.DataFrame:
     """``work`` on each shard of ``items`` not already in ``cache_dir``; all shards concatenated in order.
+
+    The bar counts ``units_per_item`` per item and moves as the engine finishes requests inside a shard
+    (``qup.progress.advance``), then to the shard's end when it is written.
 
     ``guard``, where given, sees each shard about to run and every finished shard's rows (cached ones
     first) and may raise to stop the job; every shard finished until then stays cached.
@@ -44,9 +47,9 @@ def run_sharded(items: Sequence[Any], work: Callable[[Sequence[Any]], pl.DataFra
                 continue
             if guard:
                 guard(shard, finished)
-            frame = work(shard)
-            write_parquet(frame, path)
+            with shard_progress(bar, len(shard) * units_per_item):
+                frame = work(shard)
+                write_parquet(frame, path)
             finished.append(frame)
-            bar.update(len(shard) * units_per_item)
     frames = [pl.read_parquet(p) for p in paths]
     return pl.concat(frames, how="vertical") if frames else pl.DataFrame()

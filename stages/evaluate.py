@@ -13,7 +13,7 @@ import polars as pl
 
 from qup import paths
 from qup.config import Params, load_params
-from qup.engines import Usage, check_failures, make_engine
+from qup.engines import Usage, check_failures, make_engine, shared_server
 from qup.evaluation import TEST_SPLIT as TEST
 from qup.evaluation import accuracy_metrics, as_itself, evaluate_model, failures, finish_metrics, results_table
 from qup.manifest import checkpoint_model, slm_entry
@@ -35,17 +35,21 @@ def main(params: Params, name: str) -> None:
     # the untouched SLM once; a corpus's checkpoint once per training seed, as itself
     runs = [(None, slm, None, slm["revision"])] if name == BASE else [
         (seed, *as_itself(*checkpoint_model(slm, paths.checkpoint(name, seed)))) for seed in params.train.seeds]
+    # every seed's LoRA adapter on one server (loaded and unloaded by name) where the engine is a server's
+    adapters = [adapter for _, _, adapter, _ in runs]
+    shared = adapters if all(adapters) else []
     started = time.perf_counter()
     results = []
-    for seed, model, adapter, revision in runs:
-        with make_engine(params.engines.slm, model, adapter=adapter) as engine:
-            for benchmark, problems in sets.items():
-                evaluated = evaluate_model(
-                    engine, problems, prompt=load_prompt(params.native.prompt), k=cfg.k, temperature=cfg.temperature,
-                    max_new_tokens=cfg.max_new_tokens, seed=params.seed,
-                    cache_dir=paths.cache("evaluate") / name / benchmark, shard_size=cfg.shard_size,
-                    key={"checkpoint": revision}, training_seed=seed)
-                results.append(evaluated.with_columns(pl.lit(benchmark).alias("benchmark")))
+    with shared_server(params.engines.slm, slm, shared) as engine_params:
+        for seed, model, adapter, revision in runs:
+            with make_engine(engine_params, model, adapter=adapter) as engine:
+                for benchmark, problems in sets.items():
+                    evaluated = evaluate_model(
+                        engine, problems, prompt=load_prompt(params.native.prompt), k=cfg.k,
+                        temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens, seed=params.seed,
+                        cache_dir=paths.cache("evaluate") / name / benchmark, shard_size=cfg.shard_size,
+                        key={"checkpoint": revision}, training_seed=seed)
+                    results.append(evaluated.with_columns(pl.lit(benchmark).alias("benchmark")))
     results = pl.concat(results)
     check_failures(failures(results), results.height * (cfg.k + 1), max_share=params.engines.slm.max_error_share,
                    what=f"evaluate@{name}")

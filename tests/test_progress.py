@@ -31,3 +31,27 @@ def test_progress_picks_log_lines_when_stderr_is_not_a_terminal(capsys):
     # pytest captures stderr, so it is not a terminal here
     assert isinstance(progress(total=1, desc="x"), LogProgress)
     assert not isinstance(progress(total=1, desc="x", disable=True), LogProgress)
+
+
+def test_a_shard_moves_its_bar_as_requests_finish_never_past_its_share():
+    from qup.progress import advance, shard_progress
+
+    stream = io.StringIO()
+    bar = LogProgress(total=10, desc="native", unit="sample", interval=0, stream=stream)
+    advance(3)  # no shard running: nothing moves
+    with shard_progress(bar, 4):
+        advance(2)
+        assert bar.n == 2  # a finished request moves the bar at once
+        advance(5)
+        assert bar.n == 4  # never past the shard's share
+    with shard_progress(bar, 6):
+        advance(1)
+    assert bar.n == 10  # a finished shard fills its share
+    try:
+        with shard_progress(bar, 5):
+            advance(1)
+            raise RuntimeError("the shard failed")
+    except RuntimeError:
+        pass
+    assert bar.n == 11  # a failed shard keeps what its requests moved, no more
+    assert stream.getvalue().splitlines()[0].startswith("native: 2/10 sample")

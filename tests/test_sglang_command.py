@@ -1,5 +1,7 @@
 """SGLang's launch command lines, multi-GPU flags and router included (no GPU needed)."""
 
+import json
+
 from qup.engines.sglang import sglang_command
 
 
@@ -29,3 +31,16 @@ def test_data_parallel_without_the_router_and_lora_adapters():
 def test_deterministic_inference_only_when_asked():
     assert "--enable-deterministic-inference" in sglang_command("/m", python="py", port=1, deterministic=True)
     assert "--enable-deterministic-inference" not in sglang_command("/m", python="py", port=1)
+
+
+def test_a_shared_server_enables_lora_for_adapters_loaded_later(tmp_path):
+    from qup.engines.identity import lora_shape
+
+    for name, rank, modules in (("a", 8, ["q_proj", "v_proj"]), ("b", 16, "all-linear")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "adapter_config.json").write_text(json.dumps({"r": rank, "target_modules": modules}))
+    rank, modules = lora_shape([str(tmp_path / "a"), str(tmp_path / "b")])
+    assert (rank, modules) == (16, ["all-linear", "q_proj", "v_proj"])
+    cmd = sglang_command("/m", python="py", port=1, lora_rank=16, lora_modules=["q_proj", "v_proj"])
+    assert "--enable-lora" in cmd and cmd[cmd.index("--max-lora-rank") + 1] == "16"
+    assert cmd[cmd.index("--lora-target-modules") + 1:] == ["q_proj", "v_proj"] and "--lora-paths" not in cmd

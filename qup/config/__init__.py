@@ -16,15 +16,15 @@ from qup.config.base import Strict
 from qup.config.corpora import (
     DEFAULT_CORPORA,
     DERIVED_KINDS,
-    MixCorpus,
-    SelectCorpus,
-    SelfRewriteCorpus,
     CorpusSpec,
+    MixCorpus,
     NativeCorpus,
     NativeParams,
     OracleCorpus,
     OracleParams,
     ReferenceCorpus,
+    SelectCorpus,
+    SelfRewriteCorpus,
     check_corpora,
     with_role,
 )
@@ -45,7 +45,8 @@ from qup.config.scoring import RewardModelRef, ScoringParams
 from qup.config.training import TrainParams
 from qup.toy.params import ToyParams, ToyRMParams, ToySLMParams
 
-__all__ = ["BENCHMARK_PRESETS", "BenchmarkRef", "CorpusSpec", "CostParams", "DEFAULT_CORPORA", "DERIVED_KINDS", "DecontaminateParams",
+__all__ = ["BENCHMARK_PRESETS", "BenchmarkRef", "CorpusSpec", "CostParams", "DEFAULT_CORPORA", "DERIVED_KINDS",
+           "DecontaminateParams",
            "EngineParams", "EnginesParams", "EvalParams", "EvaluateParams", "FileSource", "HFOptions",
            "HeadRMParams", "HubSourceParams", "MixCorpus", "ModelRef", "ModelsParams", "NativeCorpus", "NativeParams",
            "OpenAIOptions", "OracleCorpus", "OracleParams", "Params", "ParamsError", "Price",

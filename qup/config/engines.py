@@ -7,7 +7,7 @@ builder in ``qup/engines/registry.py`` (kept there so that params never import e
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, create_model, model_validator
 
@@ -45,9 +45,13 @@ class OpenAIOptions(EngineOptions):
 
 
 class SGLangOptions(EngineOptions):
-    """An SGLang server qup launches (from ``python``, e.g. a serving venv) or reaches at ``url``."""
+    """An SGLang server qup launches (from ``python``, e.g. a serving venv), SGLang's router qup starts in front
+    of running ``workers``, or a server or router at ``url``."""
 
-    url: str | None = None  # set: use that server; None: launch one on 127.0.0.1
+    url: str | None = None  # set: use that server or router; None: launch one on 127.0.0.1
+    workers: list[str] = []  # running SGLang servers: qup starts sglang_router (from ``python``) in front of them
+    router_policy: Literal["cache_aware", "round_robin", "random", "power_of_two"] = "cache_aware"
+    router_args: list[str] = []  # more sglang_router.launch_router flags
     python: str | None = None  # the Python that has sglang; None: this one
     port: int | None = None  # None: a free port
     device: str | None = None  # e.g. cpu
@@ -63,9 +67,24 @@ class SGLangOptions(EngineOptions):
     concurrency: int = Field(32, ge=1)
     request_timeout: float = Field(600, gt=0)
 
+    def check_chosen(self, engine: str) -> None:
+        if self.url and self.workers:
+            raise ValueError(f"{engine}.url and {engine}.workers are both set: give a router's url or its workers")
+
+    def launches(self) -> bool:
+        """Whether qup launches the model's server (rather than reaching running ones)."""
+        return self.url is None and not self.workers
+
+    def reaching(self, url: str) -> SGLangOptions:
+        """These options pointed at the running server ``url``."""
+        return self.model_copy(update={"url": url, "workers": [], "port": None})
+
 
 class VLLMOptions(EngineOptions):
-    """vLLM's offline engine in this process."""
+    """vLLM in this process, or as an OpenAI-compatible server qup launches from ``python`` or reaches at ``url``."""
+
+    IN_PROCESS: ClassVar[tuple[str, ...]] = ("dtype", "gpu_memory_utilization", "tensor_parallel_size",
+                                             "max_model_len", "enable_lora", "max_lora_rank")
 
     dtype: str = "auto"
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
@@ -73,6 +92,26 @@ class VLLMOptions(EngineOptions):
     max_model_len: int | None = None
     enable_lora: bool = False
     max_lora_rank: int = Field(64, ge=1)  # the largest LoRA rank an adapter may have
+    # server mode: set either, and vLLM runs as a server (the stages need no vllm install of their own)
+    python: str | None = None  # the Python that has vllm, e.g. .venv-serve/bin/python: qup launches its server
+    url: str | None = None  # a running vLLM server (its root, without /v1)
+    port: int | None = None  # None: a free port
+    env: dict[str, str] = {}  # the launched server's environment, e.g. VLLM_CPU_KVCACHE_SPACE
+    extra_args: list[str] = []
+    startup_timeout: float = Field(600, gt=0)
+    concurrency: int = Field(16, ge=1)
+    request_timeout: float = Field(600, gt=0)
+    seeded: bool = True  # send a seed per request (vLLM 0.32's CPU build fails on them under load)
+
+    def server_mode(self) -> bool:
+        """Whether vLLM runs as a server (launched from ``python`` or at ``url``) rather than in this process."""
+        return bool(self.python or self.url)
+
+    def launches(self) -> bool:
+        return self.url is None and bool(self.python)
+
+    def reaching(self, url: str) -> VLLMOptions:
+        return self.model_copy(update={"url": url, "port": None})
 
 
 class SymbolicOptions(EngineOptions):

@@ -30,7 +30,7 @@ from qup.engines.base import (
 )
 from qup.engines.identity import adapter_name, check_loaded, served_names, wrong_model
 from qup.engines.server import post_json
-from qup.progress import progress
+from qup.progress import advance, progress
 
 # the server's finish_reason -> qup's (anything else, e.g. tool_calls, ended the turn)
 FINISH = {"stop": "stop", "length": "length", "content_filter": "filtered", "abort": "abort"}
@@ -142,8 +142,10 @@ class OpenAIEngine(EngineBase):
                         if err.status_code not in SOFT_FAIL_STATUSES:
                             raise
                         bar.update(n)
+                        advance(n)
                         return failed(err.message, "filtered" if err.code == "content_filter" else "error", n)
                 bar.update(n)
+                advance(n)
                 return completions(conversation, raw.parse(), raw.retries_taken)
 
             try:

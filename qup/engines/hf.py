@@ -16,7 +16,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from qup.chat import end_of_turn_ids, pad_batch, positions, prompt_ids
 from qup.engines.base import Completion, Conversation, EngineBase, Sampling, request_seed
-from qup.progress import progress
+from qup.progress import advance, progress
 
 DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -88,6 +88,7 @@ class HFEngine(EngineBase):
                 for (_, i, j), completion in zip(batch, outputs):
                     results[i][j] = completion
                 bar.update(len(batch))
+                advance(len(batch))
         return results  # type: ignore[return-value]
 
     @torch.inference_mode()

@@ -10,6 +10,7 @@ when the engine closes.
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -49,3 +50,12 @@ def check_loaded(reply: object, what: str) -> None:
     ``{"success": false, ...}`` with status 200)."""
     if isinstance(reply, dict) and reply.get("success") is False:
         raise RuntimeError(f"{what} failed: {reply.get('error_message') or reply}")
+
+
+def lora_shape(adapters: list[str]) -> tuple[int, list[str]]:
+    """The largest rank and every target module of the PEFT ``adapters``: what a server must be started with to
+    load any of them by name later."""
+    configs = [json.loads((Path(a) / "adapter_config.json").read_text()) for a in adapters]
+    modules = sorted({m for c in configs for m in ([c["target_modules"]] if isinstance(c["target_modules"], str)
+                                                   else c["target_modules"])})
+    return max(int(c["r"]) for c in configs), modules

@@ -25,16 +25,23 @@ def _openai(model: dict, options, *, progress: bool, adapter: str | None):
                         entry=model if local else None, adapter=adapter, **options.model_dump(exclude={"model"}))
 
 
-def _sglang(model: dict, options, *, progress: bool, adapter: str | None):
+def _sglang(model: dict, options, *, progress: bool, adapter: str | None, lora_adapters: list[str] | None = None):
     from qup.engines.sglang import SGLangEngine
 
-    return SGLangEngine(model["path"], progress=progress, adapter=adapter, entry=model, **options.model_dump())
+    return SGLangEngine(model["path"], progress=progress, adapter=adapter, entry=model, lora_adapters=lora_adapters,
+                        **options.model_dump())
 
 
-def _vllm(model: dict, options, *, progress: bool, adapter: str | None):
+def _vllm(model: dict, options, *, progress: bool, adapter: str | None, lora_adapters: list[str] | None = None):
+    if options.server_mode():
+        from qup.engines.vllm import VLLMServerEngine
+
+        return VLLMServerEngine(model["path"], entry=model, progress=progress, adapter=adapter,
+                                lora_adapters=lora_adapters, **options.model_dump())
     from qup.engines.vllm import VLLMEngine
 
-    return VLLMEngine(model["path"], progress=progress, adapter=adapter, **options.model_dump())
+    return VLLMEngine(model["path"], progress=progress, adapter=adapter,
+                      **options.model_dump(include=set(options.IN_PROCESS)))
 
 
 def _symbolic(model: dict, options, *, progress: bool, adapter: str | None):
@@ -42,5 +49,8 @@ def _symbolic(model: dict, options, *, progress: bool, adapter: str | None):
 
     return SymbolicEngine(model["id"], progress=progress)
 
+
+# engines whose server qup launches, and the option that points the next engine at a running one (``url``)
+SERVERS = {"sglang": _sglang, "vllm": _vllm}
 
 ENGINES = {"hf": _hf, "sglang": _sglang, "vllm": _vllm, "openai": _openai, "symbolic": _symbolic}
