@@ -30,7 +30,10 @@ class TrainParams(Strict):
     method: Literal["lora", "full"] = "lora"
     # one checkpoint per training seed: a seed changes data order and adapter initialisation, never the problems
     seeds: list[int] = Field([0, 1, 2], min_length=1)
-    objective: Literal["sft", "dft"] = "sft"  # dft: Dynamic Fine-Tuning (token losses weighted by probability)
+    # dft: Dynamic Fine-Tuning (token losses weighted by probability); cadft: DFT with each sample weighted by
+    # exp(-cadft_beta * max(0, z)), z its mean token NLL under the current model z-scored within the micro-batch
+    objective: Literal["sft", "dft", "cadft"] = "sft"
+    cadft_beta: float = Field(1.0, ge=0)  # cadft only: how steeply an incompatible sample's weight falls
     examples: int | None = Field(300, ge=1)  # problems per corpus (all corpora cover them); None: every common one
     epochs: float = Field(1.0, gt=0)
     batch_size: int = Field(16, ge=1)  # examples per process and forward pass (the micro-batch)
