@@ -5,7 +5,8 @@ its JSON, keeps the params that differ between the chosen experiments, and per c
 of ``metrics/summary.json``: Avg@k with its interval, Δ Avg@k against native with its paired
 interval, reward and perplexity. A plot puts each experiment's utility gap (native − Oracle
 Avg@k) against its adaptation-cost gap (the Oracle corpus's perplexity over native's), which is
-the dose-response view of a sweep.
+the dose-response view of a sweep. A third table pools every (experiment, corpus) point: per signal measured
+before training, its Spearman correlation with Avg@k (``qup.report.signals``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from qup.records import atomic_write
 from qup.report.markdown import interval_text
+from qup.report.signals import signal_correlations, signal_values, signals_table
 
 SUMMARY = "metrics/summary.json"
 PARAMS = "params.yaml"
@@ -130,8 +132,16 @@ def adaptation_points(exp: Experiment) -> list[dict]:
     return points
 
 
+def pooled_signals(experiments: list[Experiment]) -> dict[str, dict]:
+    """Per pre-training signal, its Spearman correlation with Avg@k over every (experiment, corpus) point."""
+    return signal_correlations([((row.get("avg_at_k") or {}).get("mean"), signal_values(row))
+                                for e in experiments if e.summary
+                                for row in e.summary.get("corpora", {}).values()])
+
+
 def markdown(experiments: list[Experiment]) -> str:
-    """Two tables: what differs and the verdict per experiment, then per experiment and corpus the figures."""
+    """Three tables: what differs and the verdict per experiment, per experiment and corpus the figures, and
+    which pre-training signal predicts utility over all of them."""
     keys = differing_params(experiments)
     lines = ["| experiment | params that differ | paradox | remedy vs native | remedy vs best Oracle |",
              "|---|---|---|---|---|"]
@@ -157,6 +167,7 @@ def markdown(experiments: list[Experiment]) -> str:
         base = e.summary.get("base")
         if base:
             lines.append(f"| {e.name} | base SLM | {interval_text(base.get('avg_at_k'))} | – | – | – |")
+    lines += ["", signals_table(pooled_signals(experiments), k, over="(experiment, corpus) points")]
     return "\n".join(lines)
 
 

@@ -87,3 +87,23 @@ def test_exp_show_json_shape_from_dvc(tmp_path):
     with pytest.raises(RuntimeError, match="dvc exp show --json"):
         compare.read_experiments(tmp_path)
     assert json.dumps(EXP_SHOW)  # the fixture is plain JSON, as dvc prints it
+
+
+def test_which_signal_predicts_utility_pools_every_experiment_and_corpus():
+    def corpora(avgs, rewards, select=None):
+        return {"k": 8, "corpora": {f"c{i}": {"avg_at_k": block(a), "reward": {"toy_orm": {"mean": r}},
+                                              "perplexity": {"mean": 2.0 - a}, "char3_jsd": 0.1,
+                                              **({"select_score": select} if select is not None and i == 0 else {})}
+                                    for i, (a, r) in enumerate(zip(avgs, rewards))}}
+
+    experiments = [compare.Experiment("lam-0", "a", {}, corpora([0.1, 0.3, 0.5], [0.2, 0.4, 0.6], select=1.0)),
+                   compare.Experiment("lam-1", "b", {}, corpora([0.2, 0.4, 0.6], [0.3, 0.5, 0.7], select=0.5)),
+                   compare.Experiment("failed", "c", {}, None)]
+    pooled = compare.pooled_signals(experiments)
+    # three corpora per experiment tell nothing alone; the six points pooled order perfectly
+    assert pooled["reward (toy_orm)"]["n"] == 6 and pooled["reward (toy_orm)"]["rho"] == pytest.approx(1.0)
+    assert pooled["reward (toy_orm)"]["word"] == "predicts" and pooled["perplexity"]["word"] == "predicts"
+    assert pooled["select score"]["n"] == 2 and pooled["select score"]["word"] == "cannot tell"
+    table = compare.markdown(experiments)
+    assert "| signal | n (experiment, corpus) points | Spearman ρ with Avg@8 [95% CI] |" in table
+    assert "| reward (toy_orm) | 6 | +1.00 | + | predicts |" in table

@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from test_scoring import save_toy_reward_model
-from test_training import corpus, training_world  # noqa: F401 (a fixture)
+from test_training import corpus, training_world, write_params  # noqa: F401 (a fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 # what a resumed run reports differently: timing, and the checkpoint it resumed from
@@ -152,8 +152,7 @@ def checkpoint_steps(cache: Path) -> list[int]:
 
 @pytest.mark.slow
 def test_a_killed_train_stage_keeps_its_finished_seed_and_resumes_the_next(training_world):  # noqa: F811
-    params = training_world / "params.yaml"
-    params.write_text(params.read_text().replace("seeds: [0]", "seeds: [0, 1]"))
+    write_params(training_world, seeds=[0, 1])
     outputs = ["data/checkpoints/native", "dvclive/train/native", "metrics/train/native.json"]
     unbroken = training_world.with_name(training_world.name + "-unbroken")
     shutil.copytree(training_world, unbroken)

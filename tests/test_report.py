@@ -188,3 +188,21 @@ def test_a_result_given_twice_is_an_error_not_an_overwrite():
     results = pl.concat([eval_results(0.5, [0]), eval_results(0.5, [0]).head(1)])
     with pytest.raises(ValueError, match="two results for seed 0, problem t0"):
         accuracy_metrics(results, 4, resamples=50)
+
+
+def test_the_report_says_which_pre_training_signal_predicts_utility(tmp_path):
+    # reward rises with utility over the five corpora, perplexity falls with it; one corpus has a select score
+    figures = {"native": (0.5, 1.6, 0.0), "oracle_refined": (0.6, 1.4, 0.25), "oracle_synth": (0.7, 1.3, 0.5),
+               "style_aligned": (0.8, 1.2, 0.75), "reference": (0.9, 1.1, 1.0)}
+    write_run(tmp_path, figures)
+    (tmp_path / paths.corpus_metrics("reference")).write_text(json.dumps({"covered": 90, "mean_select_score": 0.4}))
+    summary = build_report(CORPORA, ["reward_toy_orm"], root=tmp_path, resamples=200)
+    signals = summary["signals"]
+    assert signals["reward (toy_orm)"]["rho"] == pytest.approx(1.0) and signals["reward (toy_orm)"]["n"] == 5
+    assert signals["reward (toy_orm)"]["word"] == "predicts" and signals["perplexity"]["word"] == "predicts"
+    assert signals["select score"]["n"] == 1 and signals["select score"]["word"] == "cannot tell"
+    assert signals["style JSD (char-3)"]["rho"] is None  # every corpus has the same JSD
+    text = (tmp_path / "reports/summary.md").read_text()
+    mechanism, rest = text.split("**Which signal predicts utility**")
+    assert "- toy orm vs avg at k: +1.00" in mechanism and rest.index("## Per benchmark") > 0
+    assert "| reward (toy_orm) | 5 | +1.00 | + | predicts |" in rest and "| select score | 1 | n/a |" in rest

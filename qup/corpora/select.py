@@ -113,5 +113,6 @@ def select_corpus(name: str, scored: pl.DataFrame, shared: list[str], *, lam: fl
                "candidates": picked.height,
                "sources": {s: {"candidates": int(n), "won": int(won.get(s, 0))} for s, n in offered.items()},
                "mean_reward": float(corpus["reward"].mean() or 0.0),
-               "mean_nll_per_token": float(corpus["nll_per_token"].mean() or 0.0)}
+               "mean_nll_per_token": float(corpus["nll_per_token"].mean() or 0.0),
+               "mean_select_score": float(corpus["select_score"].mean() or 0.0)}
     return corpus, attempts, metrics

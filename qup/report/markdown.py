@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from qup.report.signals import signals_table
 from qup.scoring.corpus import CONTENT_SPLIT, QUARTERS
 
 # (header, row key) of the main table's quality columns after the reward models' (each a mean, no interval)
@@ -107,6 +108,7 @@ def markdown(summary: dict, reward_labels: list[str]) -> str:
         + (f" Minimum detectable effect at this budget (80% power, α 0.05): {mde:.3f} Avg@{k}." if mde else "")
         + f"\n\n{markdown_table(rows, base, reward_labels, k)}\n\n"
         f"Spearman correlations across the {len(rows)} corpora (95% Fisher-z interval):\n{correlation_lines}\n\n"
+        f"{signals_table(summary['signals'], k)}\n\n"
         f"## Per benchmark\n\n{benchmark_tables(summary['benchmarks'], k)}\n\n"
         "![utility](plots/utility.png)\n"
         "![reward vs accuracy](plots/reward_vs_accuracy.png)\n"

@@ -18,6 +18,7 @@ from qup import paths
 from qup.config import CorpusSpec, with_role
 from qup.evaluation import MEASURES
 from qup.report.inputs import benchmark_names, read_json, utility_matrices
+from qup.report.signals import run_signals
 from qup.scoring.corpus import CONTENT_SPLIT, QUARTERS
 from qup.stats import (
     crossed_bootstrap,
@@ -36,6 +37,7 @@ def summarize(corpora: dict[str, CorpusSpec], reward_columns: list[str], root: P
     rows, k = summary["corpora"], summary["k"]
     labels = reward_labels(reward_columns)
     summary["spearman"] = correlations(rows, labels)
+    summary["signals"] = run_signals(rows)
     summary["verdict"], summary["verdicts"] = sentence(
         rows, labels[0] if labels else None, k, oracles=with_role(corpora, "oracle"),
         remedy_corpus=summary["remedy"], best_oracle=summary["best_oracle"],
@@ -79,7 +81,8 @@ def collect(corpora: dict[str, CorpusSpec], root: Path = Path("."), *, seed: int
 
 
 def quality_figures(root: Path, corpus: str) -> dict:
-    """What the corpus and score stages measured of one corpus: coverage, reward, perplexity, style, judge."""
+    """What the corpus and score stages measured of one corpus: coverage, reward, perplexity, style, judge,
+    and a select corpus's mean select score."""
     quality = read_json(root / paths.quality_metrics(corpus))
     built = read_json(root / paths.corpus_metrics(corpus))
     return {"covered": built.get("covered", built.get("shared_problems")),
@@ -88,6 +91,7 @@ def quality_figures(root: Path, corpus: str) -> dict:
             **{q: quality[q] for q in QUARTERS}, **{part: quality.get(part) for part in CONTENT_SPLIT},
             "edit_distance": quality.get("edit_distance"), "char3_jsd": quality["style"]["char3_jsd"],
             "length_ratio": quality["style"]["length_ratio"], "judge_score": built.get("mean_judge_score"),
+            "select_score": built.get("mean_select_score"),
             "same_operations": built.get("same_operations_share")}
 
 
