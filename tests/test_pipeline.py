@@ -120,21 +120,25 @@ def test_repro_builds_the_study_and_exp_run_reruns_only_what_changed(study, tmp_
     assert (study / "reports/summary.md").read_text().count("|") > 50
     assert "up to date" in run(dvc + ["status"], study)
     listed = run(dvc + ["stage", "list"], study)  # the new corpus got every stage, and the plan and report see it
-    assert all(f"{stage}@terse" in listed for stage in ("corpus", "score", "train", "evaluate"))
+    assert all(f"{stage}@terse" in listed for stage in ("candidates", "corpus", "score", "train", "evaluate"))
     planned = run([sys.executable, "-m", "qup.cli", "plan", "--all"], study)
     assert next(line for line in planned.splitlines() if line.startswith("corpus@terse")).split()[1] == "symbolic"
     assert "| terse |" in (study / "reports/summary.md").read_text()
     assert pl.read_parquet(study / "data/corpora/terse.parquet")["prompt"].unique().to_list() == ["refine_terse@v1"]
 
     out = run(dvc + ["exp", "run", "-S", "corpora.style_aligned.judge=false"], study)  # it loses its judge scores
-    assert "Running stage 'corpus@style_aligned'" in out and "Running stage 'score@style_aligned'" in out
-    assert not any(f"Running stage '{s}'" in out for s in ("models", "native", "corpus@oracle_refined",
-                                                          "corpus@reference", "score@native", "evaluate_base"))
+    assert "Running stage 'candidates@style_aligned'" in out and "Running stage 'score@style_aligned'" in out
+    # every corpus@ copies its candidates again (they all depend on data/candidates), byte for byte: nothing
+    # downstream of another corpus reruns
+    assert not any(f"Running stage '{s}'" in out for s in ("models", "native", "candidates@oracle_refined",
+                                                          "candidates@reference", "score@native",
+                                                          "score@oracle_refined", "train@reference", "evaluate_base"))
 
     out = run(dvc + ["exp", "run", "-S", "train.objective=dft"], study)
     assert "Running stage 'train@native'" in out and "Running stage 'evaluate@native'" in out
     assert "Running stage 'report'" in out
-    assert not any(f"Running stage '{s}'" in out for s in ("problems", "models", "native", "corpus@style_aligned",
+    assert not any(f"Running stage '{s}'" in out for s in ("problems", "models", "native", "candidates@style_aligned",
+                                                          "corpus@style_aligned",
                                                           "reward_model", "score@native", "evaluate_base"))
     assert json.loads((study / "metrics/train/native.json").read_text())["objective"] == "dft"
     shown = run(dvc + ["exp", "show", "--json"], study)
