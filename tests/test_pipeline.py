@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from qup.config import merged
+from tests.test_plots import check_built_study_plots
 
 REPO = Path(__file__).resolve().parents[1]
 # an easy world (one-step problems up to 10) that an 88k-parameter SLM learns in 200 steps, so that
@@ -118,6 +119,7 @@ def test_repro_builds_the_study_and_exp_run_reruns_only_what_changed(study, tmp_
     assert list(summary["benchmarks"]["per_benchmark"]) == ["test", "toy_ood"]
     assert summary["seeds"] == [0, 1] and "p_value" in summary["corpora"]["oracle_synth"]["delta_vs_native"]
     assert (study / "reports/summary.md").read_text().count("|") > 50
+    check_built_study_plots(study, list(CORPORA), seeds=2)
     assert "up to date" in run(dvc + ["status"], study)
     listed = run(dvc + ["stage", "list"], study)  # the new corpus got every stage, and the plan and report see it
     assert all(f"{stage}@terse" in listed for stage in ("candidates", "corpus", "score", "train", "evaluate"))

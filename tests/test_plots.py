@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 from qup import paths
@@ -108,27 +107,14 @@ def test_dvc_plots_show_draws_the_report_files_without_a_warning(tmp_path):
     assert (tmp_path / "page/index.html").exists()
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """The miniature study of test_pipeline, built once by `dvc repro`."""
-    from tests.test_pipeline import MINIATURE, make_study, run
-
-    study = make_study(tmp_path_factory.mktemp("plots"), MINIATURE)
-    run([sys.executable, "-m", "dvc", "repro"], study)
-    return study
-
-
-@pytest.mark.slow
-def test_dvc_plots_show_on_a_built_study_prints_no_warning(built):
-    corpora = list(yaml.safe_load((built / "params.yaml").read_text())["corpora"])
-    check_plots_json(built, corpora, seeds=len(yaml.safe_load((built / "params.yaml").read_text())["train"]["seeds"]))
-    dvc_quiet(built, "plots", "show", "-o", str(built / "plots-page"))
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not (shutil.which("chromium") or os.environ.get("CHROMIUM")) or not shutil.which("npm"),
-                    reason="needs chromium and npm (scripts/check_plots_page.py)")
-def test_every_plot_draws_in_a_browser(built):
-    done = subprocess.run([sys.executable, str(REPO / "scripts/check_plots_page.py"), "--repo", str(built)],
+def check_built_study_plots(study: Path, corpora: list[str], seeds: int) -> None:
+    """On a study `dvc repro` built: the report's plot files, `dvc plots show` without a warning, and, where
+    chromium and npm are at hand, every plot drawn in a browser (test_pipeline calls this on its build, so
+    the miniature study is built once)."""
+    check_plots_json(study, corpora, seeds=seeds)
+    dvc_quiet(study, "plots", "show", "-o", str(study / "plots-page"))
+    if not (shutil.which("chromium") or os.environ.get("CHROMIUM")) or not shutil.which("npm"):
+        return
+    done = subprocess.run([sys.executable, str(REPO / "scripts/check_plots_page.py"), "--repo", str(study)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
