@@ -1,5 +1,6 @@
 """Real servers: SGLang launched and stopped by qup's sglang engine, two SGLang workers behind SGLang's router
-(one killed mid-stage and brought back), and vLLM launched as a server by qup's vllm engine.
+(one killed mid-stage; the rerun resumes behind the router with the other), and vLLM launched as a server by qup's
+vllm engine.
 
 They need the serving venv (`bash scripts/serving/setup.sh .venv-serve`, or QUP_SERVING_PYTHON
 pointing at a Python with vllm, sglang and sglang-router); without one they are skipped. CI makes it.
@@ -128,17 +129,15 @@ def test_native_through_the_router_resumes_after_a_worker_dies_mid_stage(cluster
     run = dict(prompt=load_prompt("solve"), k=2, sampling=Sampling(temperature=1.0, max_new_tokens=32, seed=0),
                model=smollm2, cache_dir=tmp_path / "native", shard_size=1)
 
-    def kill_after_the_first_shard_and_bring_it_back():
+    def kill_after_the_first_shard():
         while not list((tmp_path / "native").glob("shard-*.parquet")):
             time.sleep(0.2)
         dead = cluster["killed"] = cluster["worker"]
         os.killpg(dead.process.pid, signal.SIGKILL)
         dead.process.wait()
         dead.stop()
-        # the same worker again, on its port, while the stage goes on (or fails) without it
-        cluster["worker"] = ManagedServer(dead.cmd, dead.port, startup_timeout=500)
 
-    killer = threading.Thread(target=kill_after_the_first_shard_and_bring_it_back, daemon=True)
+    killer = threading.Thread(target=kill_after_the_first_shard, daemon=True)
     killer.start()
     with make_engine(params, smollm2) as engine:
         assert engine.server.name == "router" and engine.workers == workers
@@ -148,9 +147,11 @@ def test_native_through_the_router_resumes_after_a_worker_dies_mid_stage(cluster
             print(f"first run failed: {err}")
     killer.join(timeout=600)
     assert cluster["killed"].process.returncode == -signal.SIGKILL  # the worker died mid-stage
-    assert cluster["worker"].process.poll() is None  # and is back
     capsys.readouterr()
-    with make_engine(params, smollm2) as engine:
+    # the rerun behind the router with the worker that lives (a restarted one would cost CI another SGLang start)
+    survivors = EngineParams.model_validate({"engine": "sglang", "sglang": {"workers": workers[:1],
+                                                                           "python": SERVING_PYTHON}})
+    with make_engine(survivors, smollm2) as engine:
         samples = sample_problems(engine, problems, **run)
     assert "resuming" in capsys.readouterr().err  # finished shards were kept, not asked again
     assert samples.height == 4 * 2 and sorted(set(samples["problem_id"])) == sorted(problems["id"])
