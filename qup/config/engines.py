@@ -26,6 +26,8 @@ class HFOptions(EngineOptions):
 
     batch_size: int = Field(64, ge=1)
     device: str | None = None  # None: cuda when available, else cpu
+    workers: int = Field(1, ge=1)  # decoding processes forked after the model loads (CPU only): pays for tiny models
+    threads: int | None = Field(None, ge=1)  # torch threads; None: torch's default with 1 worker; more workers: 1
 
 
 class OpenAIOptions(EngineOptions):
@@ -160,5 +162,5 @@ EngineParams = engine_params_model(ENGINE_OPTIONS)
 class EnginesParams(Strict):
     """Which engine serves each role."""
 
-    slm: EngineParams = EngineParams(hf=HFOptions(batch_size=128))
+    slm: EngineParams = EngineParams(hf=HFOptions(batch_size=64, workers=2))
     oracle: EngineParams = EngineParams(engine="symbolic", hf=HFOptions(batch_size=16))

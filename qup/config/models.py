@@ -34,7 +34,8 @@ class EvalParams(Strict):
     k: int = Field(8, ge=1)
     temperature: float = Field(1.0, ge=0)
     max_new_tokens: int = Field(128, ge=1)
-    batch_size: int = Field(128, ge=1)
+    batch_size: int = Field(64, ge=1)
+    workers: int = Field(2, ge=1)  # decoding processes (engines.<role>.hf.workers); the figures do not change
 
 
 class ModelsParams(Strict):

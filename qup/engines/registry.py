@@ -11,7 +11,8 @@ def _hf(model: dict, options, *, progress: bool, adapter: str | None):
     from qup.engines.hf import HFEngine
 
     return HFEngine(model["path"], dtype=model.get("dtype", "auto"), device=options.device,
-                    batch_size=options.batch_size, progress=progress, revision=None, adapter=adapter)
+                    batch_size=options.batch_size, progress=progress, revision=None, adapter=adapter,
+                    workers=options.workers, threads=options.threads)
 
 
 def _openai(model: dict, options, *, progress: bool, adapter: str | None):

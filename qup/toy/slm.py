@@ -57,7 +57,8 @@ def train_toy_models(params: Params, train_questions: list[str], test_questions:
 def evaluate_toy_slm(params: Params, entry: dict, questions: list[str], golds: list[str]) -> dict:
     """The freshly trained toy SLM's own figures on the test split, decoded in process."""
     evaluation = params.models.eval
-    engine_params = EngineParams(engine="hf", hf=HFOptions(batch_size=evaluation.batch_size))
+    engine_params = EngineParams(engine="hf", hf=HFOptions(batch_size=evaluation.batch_size,
+                                                           workers=evaluation.workers))
     with make_engine(engine_params, entry, progress=True) as engine:
         return evaluate_solver(engine, questions, golds, k=evaluation.k, temperature=evaluation.temperature,
                                max_new_tokens=evaluation.max_new_tokens, seed=params.seed)
