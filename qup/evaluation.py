@@ -1,4 +1,5 @@
-"""Utility: a checkpoint's accuracy on the test split, kept per problem, per training seed and per sample.
+"""Utility: a checkpoint's accuracy on the test split, kept per problem, per training objective and seed, and per
+sample.
 
 Every sample keeps its extracted answer and whether it is right, so anyone can recompute the
 figures: greedy accuracy, Avg@k (pass@1 averaged over k samples), maj@k (majority vote over the
@@ -81,6 +82,14 @@ def as_itself(model: dict, adapter: str | None, revision: str) -> tuple[dict, st
 def answer(completion) -> str | None:
     """A completion's extracted answer; none for a failed request, whose text is its error."""
     return None if completion.finish_reason in FAILED else extract_answer(completion.text)
+
+
+def of_objective(results: pl.DataFrame, objective: str | None) -> pl.DataFrame:
+    """The rows of one training objective's checkpoints (None: the base SLM's) in a results table."""
+    if "objective" not in results.columns:
+        raise ValueError("the results have no objective column: evaluated before train.objectives existed; "
+                         "rerun the evaluate stages (dvc repro)")
+    return results.filter(pl.col("objective").is_null() if objective is None else pl.col("objective") == objective)
 
 
 def results_table(results: pl.DataFrame) -> pl.DataFrame:

@@ -35,6 +35,7 @@ SUMMARY_METRICS = METRICS / "summary.json"
 REPORTS = Path("reports")
 SUMMARY_REPORT = REPORTS / "summary.md"
 PLOTS = REPORTS / "plots"
+LIVE = Path("dvclive/train")  # every train@ stage's dvclive folders, one per corpus (``training_curves``)
 
 
 def benchmark(name: str) -> Path:
@@ -69,26 +70,32 @@ def quality_metrics(name: str) -> Path:
 
 
 def checkpoints(name: str) -> Path:
-    """Every training seed's checkpoint of one corpus."""
+    """Every checkpoint of one corpus: one per training objective and seed."""
     return DATA / "checkpoints" / name
 
 
-def checkpoint(name: str, seed: int) -> Path:
-    return checkpoints(name) / f"seed-{seed}"
+def checkpoint(name: str, seed: int, objective: str) -> Path:
+    """One training objective's checkpoint of a corpus for one seed (the primary objective's too)."""
+    return checkpoints(name) / objective / f"seed-{seed}"
 
 
 def train_metrics(name: str) -> Path:
     return METRICS / "train" / f"{name}.json"
 
 
-def training_curves(name: str, seed: int | None = None) -> Path:
-    """dvclive's folder for one corpus (all seeds), or for one seed's run."""
-    folder = Path("dvclive/train") / name
+def training_curves(name: str, objective: str | None = None, seed: int | None = None) -> Path:
+    """dvclive's folder for one corpus (every objective and seed), for one objective's runs, or for one run."""
+    if seed is not None and objective is None:
+        raise ValueError("a run's curves are named by its objective and seed")
+    folder = LIVE / name
+    if objective is not None:
+        folder /= objective
     return folder if seed is None else folder / f"seed-{seed}"
 
 
 def eval_results(name: str) -> Path:
-    """Per-problem, per-seed, per-sample results of ``evaluate@<name>`` (``base``: the untouched SLM)."""
+    """Per-problem, per-objective, per-seed, per-sample results of ``evaluate@<name>`` (``base``: the untouched
+    SLM)."""
     return DATA / "eval" / f"{name}.parquet"
 
 
@@ -100,7 +107,6 @@ def cache(stage: str) -> Path:
     return CACHE / stage
 
 
-LIVE = Path("dvclive/train")  # every train@ stage's dvclive folders, one per corpus (``training_curves``)
 # the training curves of every corpus, seeds averaged, one tidy file per curve for DVC's top-level plots
 TRAIN_LOSS_PLOT = PLOTS / "train_loss.json"
 TRAIN_ACCURACY_PLOT = PLOTS / "train_token_accuracy.json"

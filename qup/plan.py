@@ -312,11 +312,11 @@ def _models(stage: str, params: Params, m: Measures) -> Row:
 
 def _evaluate(stage: str, params: Params, m: Measures) -> Row:
     cfg = params.evaluate
-    checkpoints = 1 if stage == "evaluate_base" else len(params.train.seeds)
+    checkpoints = 1 if stage == "evaluate_base" else len(params.train.seeds) * len(params.train.run_objectives)
     prompt, reply = _overhead(params.native.prompt) + m.question, _slm_reply(m, cfg.max_new_tokens)
     requests = m.n_eval * checkpoints
     usage = _generate(requests, 1, prompt, reply) + _generate(requests, cfg.k, prompt, reply)
-    seeds = f" × {checkpoints} seeds" if checkpoints > 1 else ""
+    seeds = f" × {checkpoints} checkpoints" if checkpoints > 1 else ""
     return _row(stage, params, "slm", usage, f"{m.n_eval:,} problems × (1 greedy + k={cfg.k}){seeds}")
 
 
@@ -343,10 +343,12 @@ def _score(stage: str, params: Params, m: Measures) -> Row:
 def _train(stage: str, params: Params, m: Measures) -> Row:
     cfg = params.train
     examples = min(cfg.examples or m.shared, m.shared)
-    sequences = round(examples * cfg.epochs) * len(cfg.seeds)
+    runs = len(cfg.seeds) * len(cfg.run_objectives)
+    sequences = round(examples * cfg.epochs) * runs
     usage = Usage(calls=sequences, prompt_tokens=round(sequences * _trace_length(params, m, stage.partition("@")[2])))
     return _row(stage, params, "slm", usage,
-                f"{examples:,} examples × epochs={cfg.epochs:g} × {len(cfg.seeds)} seeds, forward and backward",
+                f"{examples:,} examples × epochs={cfg.epochs:g} × {runs} runs (seeds × objectives), "
+                "forward and backward",
                 forward=True)
 
 

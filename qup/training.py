@@ -7,6 +7,8 @@ Fine-Tuning, each token's cross-entropy weighted by its detached probability (TR
 ``loss_type="dft"``); ``cadft`` is DFT with each sample's token losses weighted by its compatibility with the
 model (``qup.objectives``, on the trainer's ``compute_loss_func``). Every corpus trains on the same problems with
 the same steps, batch, learning rate and seed. Training curves go to dvclive; checkpoints let a crashed run resume.
+A run of several objectives (``train.objectives``) trains each as a run of it alone would: same seeds, same data
+order, its own run folder (``TrainParams.for_objective``).
 
 The global batch (``global_batch_size``) is the same whatever the number of processes: each process takes
 ``batch_size`` examples a forward pass and accumulates gradients over ``global_batch_size / (batch_size ×
@@ -113,10 +115,20 @@ def load_kwargs(params: TrainParams, dtype: str) -> dict:
     return kwargs
 
 
+def one_objective(params: TrainParams) -> TrainParams:
+    """``params`` when they train one objective (``TrainParams.for_objective``'s); else an error."""
+    if len(params.run_objectives) != 1:
+        raise ValueError(f"one run trains one objective, not {params.run_objectives}: pass "
+                         "params.for_objective(objective)")
+    return params
+
+
 def run_key(params: TrainParams, seed: int, base_revision: str, data: str) -> str:
-    """Names one seed's run folder, so that a crashed run resumes only into the run it was."""
+    """Names one seed's run folder of one objective, so that a crashed run resumes only into the run it was: the
+    same folder whether the objective trains alone or beside others (``objectives`` is not part of the key)."""
     # cadft_beta only names a cadft run: an sft or dft run keeps its folder (and resumes into it) whatever it is
-    settings = params.model_dump(exclude={"seeds"} if params.objective == "cadft" else {"seeds", "cadft_beta"})
+    ignored = {"seeds", "objectives"} | ({"cadft_beta"} if one_objective(params).objective != "cadft" else set())
+    settings = params.model_dump(exclude=ignored)
     blob = json.dumps([settings, seed, base_revision, data], sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -258,13 +270,14 @@ def resume_token_count(trainer, checkpoint: str | None) -> None:
 
 def train_checkpoint(base_path: str, dataset, out_dir: Path, params: TrainParams, *, seed: int, work_dir: Path,
                      live_dir: Path) -> dict:
-    """Fine-tune the model at ``base_path`` on ``dataset``; save the adapter (LoRA) or the model (full)
-    with its tokenizer to ``out_dir`` and its curves to ``live_dir``. Resumes from the newest checkpoint in
-    ``work_dir``; a finished run resumes from its last one and trains no step."""
+    """Fine-tune the model at ``base_path`` on ``dataset`` with the one objective of ``params``; save the adapter
+    (LoRA) or the model (full) with its tokenizer to ``out_dir`` and its curves to ``live_dir``. Resumes from the
+    newest checkpoint in ``work_dir``; a finished run resumes from its last one and trains no step."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTTrainer
 
+    one_objective(params)
     if params.threads:
         torch.set_num_threads(params.threads)
     dtype = precision(params, train_device(params))

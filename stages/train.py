@@ -1,5 +1,5 @@
-"""DVC stages `train@<corpus>`: fine-tune the SLM on one corpus once per training seed, with the
-budget every corpus gets. The seeds run in one process, so torch, transformers and TRL load once.
+"""DVC stages `train@<corpus>`: fine-tune the SLM on one corpus once per training objective and seed, with the
+budget every corpus gets. They run in one process, so torch, transformers and TRL load once.
 
 Usage: ``python -m stages.train <corpus>``. With ``train.launcher.name: accelerate`` it re-runs itself under
 ``accelerate launch`` (``train.launcher.processes``, ``train.launcher.config_file``); the global batch stays
@@ -32,24 +32,32 @@ def main(params: Params, name: str) -> None:
     problems = training_problems(corpora, params.train.examples, params.seed)
     dataset = sft_dataset(corpora[name], problems, load_prompt(params.native.prompt))
     slm = slm_entry()
-    runs = {}
-    for seed in params.train.seeds:
-        key = run_key(params.train, seed, slm["revision"], json.dumps(dataset.to_list()))
-        runs[str(seed)] = train_checkpoint(slm["path"], dataset, paths.checkpoint(name, seed), params.train, seed=seed,
-                                           work_dir=paths.cache("train") / f"{name}-{key}",
-                                           live_dir=paths.training_curves(name, seed))
-        run = runs[str(seed)]
-        resumed = f" (resumed from {os.path.basename(run['resumed_from'])})" if run["resumed_from"] else ""
-        print(f"train@{name} seed {seed}: {run['steps']} steps{resumed}, loss {run['train_loss']:.4f}, "
-              f"{run['train_seconds']}s")
+    data = json.dumps(dataset.to_list())
+    per_objective = {}
+    for objective in params.train.run_objectives:
+        single = params.train.for_objective(objective)  # each objective trains as a run of it alone would
+        runs = {}
+        for seed in params.train.seeds:
+            key = run_key(single, seed, slm["revision"], data)
+            run = runs[str(seed)] = train_checkpoint(
+                slm["path"], dataset, paths.checkpoint(name, seed, objective), single, seed=seed,
+                work_dir=paths.cache("train") / f"{name}-{key}",
+                live_dir=paths.training_curves(name, objective, seed))
+            resumed = f" (resumed from {os.path.basename(run['resumed_from'])})" if run["resumed_from"] else ""
+            print(f"train@{name} {objective} seed {seed}: {run['steps']} steps{resumed}, loss {run['train_loss']:.4f}, "
+                  f"{run['train_seconds']}s")
+        per_objective[objective] = {"steps": runs[str(params.train.seeds[0])]["steps"],
+                                    "train_loss": sum(r["train_loss"] for r in runs.values()) / len(runs),
+                                    "per_seed": runs}
     if int(os.environ.get("RANK", "0")) == 0:
-        first = runs[str(params.train.seeds[0])]
+        primary = params.train.run_objectives[0]
+        first = per_objective[primary]["per_seed"][str(params.train.seeds[0])]
+        # the top-level figures are the primary objective's, as a run of it alone writes them
         metrics = {"corpus": name, "examples": len(problems), "method": params.train.method,
-                   "objective": params.train.objective, "dtype": first["dtype"], "processes": world_size(),
+                   "objective": primary, "dtype": first["dtype"], "processes": world_size(),
                    "batch_size": params.train.batch_size, "global_batch_size": params.train.global_batch,
                    "gradient_accumulation": params.train.gradient_accumulation(world_size()),
-                   "seeds": params.train.seeds, "steps": first["steps"],
-                   "train_loss": sum(r["train_loss"] for r in runs.values()) / len(runs), "per_seed": runs}
+                   "seeds": params.train.seeds, **per_objective[primary], "per_objective": per_objective}
         write_json(metrics, paths.train_metrics(name))
 
 

@@ -82,7 +82,8 @@ def test_each_stage_depends_on_what_its_code_reads(stages, corpora):
         reads[f"corpus@{name}"] = [CANDIDATES, paths.MANIFEST, paths.REWARD_MODEL]
         reads[f"score@{name}"] = [paths.corpus(name), paths.MANIFEST, paths.REWARD_MODEL, paths.NATIVE_SAMPLES]
         reads[f"train@{name}"] = [paths.MANIFEST, *(paths.corpus(c) for c in corpora)]
-        reads[f"evaluate@{name}"] = [paths.TEST_PROBLEMS, paths.BENCHMARKS, paths.MANIFEST, paths.checkpoint(name, 0)]
+        reads[f"evaluate@{name}"] = [paths.TEST_PROBLEMS, paths.BENCHMARKS, paths.MANIFEST,
+                                     paths.checkpoint(name, 0, "sft")]
         reads["report"] += [paths.quality_metrics(name), paths.eval_results(name), paths.eval_metrics(name),
                             paths.corpus_metrics(name)]
     for stage, needed in reads.items():

@@ -105,7 +105,7 @@ def test_repro_builds_the_study_and_exp_run_reruns_only_what_changed(study, tmp_
         assert json.loads((study / f"metrics/corpora/{name}.json").read_text())["shared_problems"] == corpus.height
         quality = json.loads((study / f"metrics/quality/{name}.json").read_text())
         assert quality["traces"] == built.height and quality["reward"]["toy_orm"]["n"] == built.height
-        assert all((study / f"data/checkpoints/{name}/seed-{s}/adapter_config.json").exists() for s in (0, 1))
+        assert all((study / f"data/checkpoints/{name}/sft/seed-{s}/adapter_config.json").exists() for s in (0, 1))
         evaluation = json.loads((study / f"metrics/eval/{name}.json").read_text())
         assert evaluation["n_test"] == 12 and evaluation["seeds"] == [0, 1]
         results = pl.read_parquet(study / f"data/eval/{name}.parquet")

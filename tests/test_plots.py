@@ -60,10 +60,11 @@ def write_tsv(path: Path, field: str, values: list[float]) -> None:
 
 def test_a_training_curve_averages_the_seeds_of_each_corpus(tmp_path):
     file, field = CURVES[paths.TRAIN_LOSS_PLOT.name]
-    write_tsv(tmp_path / paths.training_curves("native", 0) / file, field, [2.0, 1.0])
-    write_tsv(tmp_path / paths.training_curves("native", 1) / file, field, [4.0, 3.0, 0.5])
-    write_tsv(tmp_path / paths.training_curves("synth", 0) / file, field, [1.0])
-    curve = training_curve(tmp_path, ["synth", "native", "absent"], file, field)
+    write_tsv(tmp_path / paths.training_curves("native", "sft", 0) / file, field, [2.0, 1.0])
+    write_tsv(tmp_path / paths.training_curves("native", "sft", 1) / file, field, [4.0, 3.0, 0.5])
+    write_tsv(tmp_path / paths.training_curves("synth", "sft", 0) / file, field, [1.0])
+    write_tsv(tmp_path / paths.training_curves("native", "dft", 0) / file, field, [9.0])  # not the primary
+    curve = training_curve(tmp_path, ["synth", "native", "absent"], file, field, "sft")
     assert curve == [
         {"corpus": "synth", "step": 0, "loss": 1.0, "loss_min": 1.0, "loss_max": 1.0, "seeds": 1},
         {"corpus": "native", "step": 0, "loss": 3.0, "loss_min": 2.0, "loss_max": 4.0, "seeds": 2},
@@ -100,8 +101,8 @@ def test_dvc_plots_show_draws_the_report_files_without_a_warning(tmp_path):
     for name, (file, field) in CURVES.items():
         for corpus in ROWS:
             for seed in (0, 1):
-                write_tsv(tmp_path / paths.training_curves(corpus, seed) / file, field, [0.5 + seed, 0.25])
-        (out / name).write_text(json.dumps(training_curve(tmp_path, list(ROWS), file, field)))
+                write_tsv(tmp_path / paths.training_curves(corpus, "sft", seed) / file, field, [0.5 + seed, 0.25])
+        (out / name).write_text(json.dumps(training_curve(tmp_path, list(ROWS), file, field, "sft")))
     check_plots_json(tmp_path, list(ROWS), seeds=2)
     dvc_quiet(tmp_path, "plots", "show", "-o", str(tmp_path / "page"))
     assert (tmp_path / "page/index.html").exists()

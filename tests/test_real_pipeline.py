@@ -68,7 +68,7 @@ def test_the_real_cpu_preset_runs_through_dvc_repro(tmp_path):
     quality = json.loads((study / "metrics/quality/native.json").read_text())
     assert quality["reward"]["smollm2_head"]["n"] == native["shared_problems"]
     assert 1 < quality["perplexity"]["mean"] < 50  # SmolLM2 on its own correct samples
-    assert (study / "data/checkpoints/native/seed-0/adapter_config.json").exists()
+    assert (study / "data/checkpoints/native/sft/seed-0/adapter_config.json").exists()
     evaluation = json.loads((study / "metrics/eval/native.json").read_text())
     assert evaluation["n_test"] == 4 and evaluation["seeds"] == [0]
     summary = (study / "reports/summary.md").read_text()

@@ -1,6 +1,7 @@
 """The report's table, correlations and sentence, and `qup inspect`."""
 
 import json
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -12,7 +13,7 @@ from qup.config import DEFAULT_CORPORA
 from qup.evaluation import MEASURES, RESULT_SCHEMA, accuracy_metrics
 from qup.inspect import diff_markup
 from qup.report import build_report
-from qup.report.markdown import QUALITY_COLUMNS, markdown_table
+from qup.report.markdown import QUALITY_COLUMNS, interval_text, markdown_table
 from qup.stats import spearman
 
 CORPORA = dict(DEFAULT_CORPORA)  # the embedded study's five, with their kinds and roles
@@ -44,6 +45,11 @@ def eval_results(accuracy: float, seeds, k: int = 4, shift: int = 0) -> pl.DataF
     return pl.DataFrame(rows, schema=RESULT_SCHEMA)
 
 
+def trained(results: pl.DataFrame, objective: str = "sft") -> pl.DataFrame:
+    """Results as evaluate@<corpus> writes them: each row names its checkpoint's training objective."""
+    return results.with_columns(pl.lit(objective).alias("objective"))
+
+
 def write_run(root, figures):
     """figures: corpus -> (reward, perplexity, avg_at_k); per-problem results for 3 seeds, the base SLM at 0.25."""
     for corpus, (reward, ppl, avg) in figures.items():
@@ -57,7 +63,7 @@ def write_run(root, figures):
             (root / path).parent.mkdir(parents=True, exist_ok=True)
             (root / path).write_text(json.dumps(data))
         (root / paths.eval_results(corpus)).parent.mkdir(parents=True, exist_ok=True)
-        eval_results(avg, SEEDS, shift=len(corpus)).write_parquet(root / paths.eval_results(corpus))
+        trained(eval_results(avg, SEEDS, shift=len(corpus))).write_parquet(root / paths.eval_results(corpus))
     (root / paths.eval_metrics("base")).parent.mkdir(parents=True, exist_ok=True)
     (root / paths.eval_metrics("base")).write_text(json.dumps({"k": 4}))
     eval_results(0.25, [None]).write_parquet(root / paths.eval_results("base"))
@@ -102,7 +108,7 @@ def test_the_report_has_a_table_per_benchmark_and_their_average(tmp_path):
         path = tmp_path / paths.eval_results(name)
         test = pl.read_parquet(path).with_columns(pl.lit("test").alias("benchmark"))
         other = eval_results(ood[name], [None] if name == "base" else SEEDS)
-        other = other.with_columns(pl.lit("ood").alias("benchmark"))
+        other = (other if name == "base" else trained(other)).with_columns(pl.lit("ood").alias("benchmark"))
         pl.concat([test, other]).write_parquet(path)
     summary = build_report({n: CORPORA[n] for n in figures}, ["reward_toy_orm"], root=tmp_path, resamples=200)
     per = summary["benchmarks"]["per_benchmark"]
@@ -128,13 +134,13 @@ def test_every_row_of_the_table_has_a_cell_under_every_column():
 
 
 def test_the_report_names_a_missing_input(tmp_path):
-    with pytest.raises(FileNotFoundError, match="eval/base.json"):
+    with pytest.raises(FileNotFoundError, match="eval/native.parquet: missing; run the stage that writes it"):
         build_report(CORPORA, ["reward_toy_orm"], root=tmp_path)
 
 
 def test_a_corpus_evaluated_on_other_seeds_cannot_be_paired(tmp_path):
     write_run(tmp_path, {"native": (0.5, 1.2, 0.5), "oracle_synth": (0.9, 2.5, 0.25)})
-    eval_results(0.25, [0, 1]).write_parquet(tmp_path / paths.eval_results("oracle_synth"))
+    trained(eval_results(0.25, [0, 1])).write_parquet(tmp_path / paths.eval_results("oracle_synth"))
     with pytest.raises(ValueError, match="seeds"):
         build_report({n: CORPORA[n] for n in ("native", "oracle_synth")}, ["reward_toy_orm"], root=tmp_path,
                      resamples=50)
@@ -206,3 +212,106 @@ def test_the_report_says_which_pre_training_signal_predicts_utility(tmp_path):
     mechanism, rest = text.split("**Which signal predicts utility**")
     assert "- toy orm vs avg at k: +1.00" in mechanism and rest.index("## Per benchmark") > 0
     assert "| reward (toy_orm) | 5 | +1.00 | + | predicts |" in rest and "| select score | 1 | n/a |" in rest
+
+
+GOLDEN = Path(__file__).parent / "golden/one_objective_summary.md"
+FIVE = {"native": (0.5, 1.2, 0.50), "oracle_refined": (0.8, 2.0, 0.25), "oracle_synth": (0.9, 2.5, 0.25),
+        "style_aligned": (0.55, 1.3, 0.75), "reference": (0.7, 3.0, 0.5)}
+
+
+def with_ood_benchmark(root, names):
+    """Each evaluation also ran on a second benchmark, ``ood``, where every model solves a quarter."""
+    for name in names:
+        path = root / paths.eval_results(name)
+        test = pl.read_parquet(path).with_columns(pl.lit("test").alias("benchmark"))
+        other = eval_results(0.25, [None] if name == "base" else SEEDS)
+        other = (other if name == "base" else trained(other)).with_columns(pl.lit("ood").alias("benchmark"))
+        pl.concat([test, other]).write_parquet(path)
+
+
+def test_a_run_of_one_objective_renders_its_summary_as_before_objectives_existed(tmp_path):
+    # the golden file is what the report wrote of these fixtures before train.objectives, byte for byte
+    write_run(tmp_path, FIVE)
+    with_ood_benchmark(tmp_path, [*FIVE, "base"])
+    summary = build_report(CORPORA, ["reward_toy_orm"], root=tmp_path, resamples=200)
+    assert (tmp_path / "reports/summary.md").read_text() == GOLDEN.read_text()
+    assert list(summary["objectives"]) == ["sft"] and summary["objectives"]["sft"]["verdict"] == summary["verdict"]
+
+
+def test_a_run_of_two_objectives_reports_each_paired_within_itself_the_primary_first(tmp_path):
+    # under sft the Oracle corpora train to less than native (the paradox); under dft to more (it does not show)
+    dft = {"native": 0.25, "oracle_refined": 0.75, "oracle_synth": 0.75, "style_aligned": 0.5, "reference": 0.25}
+    write_run(tmp_path, FIVE)
+    one = build_report(CORPORA, ["reward_toy_orm"], root=tmp_path, resamples=200)
+    for name, avg in dft.items():
+        path = tmp_path / paths.eval_results(name)
+        both = [pl.read_parquet(path), trained(eval_results(avg, SEEDS, shift=len(name)), "dft")]
+        pl.concat(both).write_parquet(path)
+    summary = build_report(CORPORA, ["reward_toy_orm"], root=tmp_path, resamples=200)
+    assert list(summary["objectives"]) == ["sft", "dft"]
+    # the top level is the primary objective's, as a run of it alone reports it
+    assert summary["corpora"] == one["corpora"] and summary["verdict"] == one["verdict"]
+    sft, dft_view = summary["objectives"]["sft"], summary["objectives"]["dft"]
+    assert sft["verdict"] == one["verdict"] and sft["verdict"].startswith("The paradox: this run shows it")
+    assert dft_view["verdict"].startswith("The paradox: this run does not show it")
+    assert dft_view["verdicts"]["paradox"]["corpora"]["oracle_synth"]["delta_side"] == "above"
+    synth = dft_view["corpora"]["oracle_synth"]
+    assert synth["delta_vs_native"]["mean"] == pytest.approx(synth["avg_at_k"]["mean"]
+                                                             - dft_view["corpora"]["native"]["avg_at_k"]["mean"])
+    assert "reward" not in synth and dft_view["base"] == sft["base"]  # quality is the corpus's; the base SLM is one
+    text = (tmp_path / "reports/summary.md").read_text()
+    assert text.index("**sft** (primary): The paradox: this run shows it") < text.index(sft["adaptation"]) < text.index(
+        "**dft**: The paradox: this run does not show it") < text.index(dft_view["adaptation"])
+    head = next(line for line in text.splitlines() if line.startswith("| corpus | problems |"))
+    assert head.endswith("| sft greedy | sft Avg@4 [95% CI] | sft Δ Avg@4 vs native "
+                         "| dft greedy | dft Avg@4 [95% CI] | dft Δ Avg@4 vs native |")
+    table = [line for line in text.splitlines() if line.startswith("| ")][:7]
+    assert len({line.count("|") for line in table}) == 1 and table[-1].startswith("| base SLM |")
+    native = next(line for line in table if line.startswith("| native |")).split(" | ")
+    dft_native = dft_view["corpora"]["native"]
+    assert native[-4:] == ["–", f"{dft_native['greedy_accuracy']['mean']:.3f}", interval_text(dft_native["avg_at_k"]),
+                           "– |"]
+    assert "### sft" in text and text.index("### sft") < text.index("### dft")
+
+
+def test_corpora_evaluated_under_other_objectives_cannot_be_paired(tmp_path):
+    write_run(tmp_path, {"native": (0.5, 1.2, 0.5), "oracle_synth": (0.9, 2.5, 0.25)})
+    trained(eval_results(0.25, SEEDS), "dft").write_parquet(tmp_path / paths.eval_results("oracle_synth"))
+    with pytest.raises(ValueError, match=r"oracle_synth.parquet: objectives \['dft'\], but other corpora have "
+                                         r"\['sft'\]"):
+        build_report({n: CORPORA[n] for n in ("native", "oracle_synth")}, ["reward_toy_orm"], root=tmp_path,
+                     resamples=50)
+
+
+def test_several_select_corpora_give_a_lambda_sweep_table_and_plot(tmp_path):
+    from qup.config import Params
+
+    corpora = Params.model_validate({"corpora": {
+        **{name: spec.model_dump(by_alias=True) for name, spec in CORPORA.items()},
+        "select_l4": {"kind": "select", "lambda": 4.0}, "select_l0": {"kind": "select", "lambda": 0.0},
+        "select_l1": {"kind": "select", "lambda": 1.0}}}).corpora
+    figures = {"native": (0.5, 1.2, 0.50), "oracle_refined": (0.8, 2.0, 0.25), "oracle_synth": (0.9, 2.5, 0.25),
+               "style_aligned": (0.55, 1.3, 0.75), "reference": (0.7, 3.0, 0.5),
+               "select_l0": (0.9, 2.5, 0.25), "select_l1": (0.6, 1.3, 0.5), "select_l4": (0.5, 1.2, 0.75)}
+    write_run(tmp_path, figures)
+    summary = build_report(corpora, ["reward_toy_orm"], root=tmp_path, resamples=300)
+    sweep = summary["select_sweep"]
+    assert [p["lambda"] for p in sweep] == [0.0, 1.0, 4.0]  # ordered by lambda, not as declared
+    assert sweep[0]["delta_vs_native"]["ci_high"] < 0 < sweep[2]["delta_vs_native"]["ci_low"]
+    text = (tmp_path / "reports/summary.md").read_text()
+    assert "## The select λ sweep" in text and "| 0 | select_l0 |" in text and "| 4 | select_l4 |" in text
+    assert (tmp_path / "reports/plots/select_lambda.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_one_select_corpus_gives_no_sweep(tmp_path):
+    from qup.config import Params
+
+    corpora = Params.model_validate({"corpora": {
+        **{name: spec.model_dump(by_alias=True) for name, spec in CORPORA.items()},
+        "select_l1": {"kind": "select", "lambda": 1.0}}}).corpora
+    write_run(tmp_path, {"native": (0.5, 1.2, 0.5), "oracle_refined": (0.8, 2.0, 0.25),
+                         "oracle_synth": (0.9, 2.5, 0.25), "style_aligned": (0.55, 1.3, 0.75),
+                         "reference": (0.7, 3.0, 0.5), "select_l1": (0.6, 1.3, 0.5)})
+    summary = build_report(corpora, ["reward_toy_orm"], root=tmp_path, resamples=300)
+    assert "select_sweep" not in summary and "λ sweep" not in (tmp_path / "reports/summary.md").read_text()
+    assert not (tmp_path / "reports/plots/select_lambda.png").exists()

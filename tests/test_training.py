@@ -96,13 +96,13 @@ def _run(cmd, cwd):
 @pytest.mark.slow
 def test_a_corpus_trains_to_a_lora_adapter_with_curves_and_a_rerun_resumes(training_world):
     _run([sys.executable, "-m", "stages.train", "native"], training_world)
-    checkpoint = training_world / "data/checkpoints/native/seed-0"
+    checkpoint = training_world / "data/checkpoints/native/sft/seed-0"
     assert (checkpoint / "adapter_config.json").exists() and (checkpoint / "tokenizer_config.json").exists()
     targets = json.loads((checkpoint / "adapter_config.json").read_text())["target_modules"]
     assert len(targets) == 7 and targets == sorted(targets)  # the same bytes whatever the process's string hashing
     metrics = json.loads((training_world / "metrics/train/native.json").read_text())
     assert metrics["steps"] == 6 and metrics["examples"] == 6 and metrics["method"] == "lora"
-    assert (training_world / "dvclive/train/native/seed-0/plots/metrics/train/loss.tsv").exists()
+    assert (training_world / "dvclive/train/native/sft/seed-0/plots/metrics/train/loss.tsv").exists()
     _run([sys.executable, "-m", "stages.train", "native"], training_world)  # again: every step is in the cache
     again = json.loads((training_world / "metrics/train/native.json").read_text())
     assert again["per_seed"]["0"]["resumed_from"] and again["steps"] == 6
@@ -135,7 +135,7 @@ def test_dvc_repro_trains_on_two_cpu_processes_with_the_global_batch_and_steps_o
     assert one["steps"] == two["steps"] == 6  # 6 problems, 2 an optimiser step: 3 steps an epoch, 2 epochs
     # each step the same two examples, one a process: the same losses as one process accumulating over both
     assert two["train_loss"] == pytest.approx(one["train_loss"], rel=1e-5)
-    assert (train_project / "data/checkpoints/style_aligned/seed-0/adapter_model.safetensors").exists()
+    assert (train_project / "data/checkpoints/style_aligned/sft/seed-0/adapter_model.safetensors").exists()
 
 
 def test_the_global_batch_stays_whatever_the_process_count_and_accumulation_makes_it_up():
@@ -188,3 +188,69 @@ def test_a_dtype_the_device_cannot_train_in_fails_clearly():
         precision(TrainParams(dtype="fp16"), "cpu")
     with pytest.raises(ValueError, match="flash_attention_2 needs train.dtype bf16 or fp16"):
         precision(TrainParams(attn_implementation="flash_attention_2"), "cpu")
+
+
+def test_each_objective_trains_in_a_run_folder_of_its_own_the_one_a_run_of_it_alone_resumes():
+    from qup import paths
+    from qup.training import run_key
+
+    both = TrainParams(objectives=["sft", "dft"])
+    keys = {o: run_key(both.for_objective(o), 0, "r1", "data") for o in both.run_objectives}
+    assert keys["sft"] != keys["dft"]
+    assert keys == {o: run_key(TrainParams(objective=o), 0, "r1", "data") for o in ("sft", "dft")}
+    with pytest.raises(ValueError, match=r"one run trains one objective, not \['sft', 'dft'\]"):
+        run_key(both, 0, "r1", "data")
+    assert paths.checkpoint("native", 2, "dft") == Path("data/checkpoints/native/dft/seed-2")
+    assert paths.checkpoint("native", 0, "sft").parent.parent == paths.checkpoints("native")  # the DVC out
+    assert paths.training_curves("native", "dft", 1) == Path("dvclive/train/native/dft/seed-1")
+    assert paths.training_curves("native", "dft").parent == paths.training_curves("native")
+
+
+def evaluate_every_checkpoint(root):
+    """evaluate@native on the two-objective run's checkpoints: each objective's rows, named, and its figures."""
+    from qup.config import load_params
+    from stages.evaluate import main
+
+    pl.DataFrame({"id": ["t0", "t1"], "question": ["Ana has 1 pens. Ana buys 2 more. How many pens now?"] * 2,
+                  "answer": ["3", "3"]}).write_parquet(root / "data/problems/test.parquet", mkdir=True)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["evaluate"] = {"k": 2, "max_new_tokens": 4, "benchmarks": []}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    main(load_params("params.yaml"), "native")
+    results = pl.read_parquet("data/eval/native.parquet")
+    assert results["objective"].to_list() == ["dft", "dft", "sft", "sft"] and results["seed"].unique().to_list() == [0]
+    metrics = json.loads(Path("metrics/eval/native.json").read_text())
+    assert metrics["objective"] == "dft" and list(metrics["per_objective"]) == ["dft", "sft"]
+    assert metrics["avg_at_k"] == metrics["per_objective"]["dft"]["avg_at_k"] and metrics["n_test"] == 2
+    assert metrics["per_objective"]["sft"]["n_test"] == 2 and metrics["seeds"] == [0]
+
+
+@pytest.mark.slow
+def test_a_run_of_two_objectives_trains_each_as_a_run_of_it_alone(training_world, monkeypatch):
+    from qup.config import load_params
+    from stages.train import main
+
+    monkeypatch.chdir(training_world)
+    small = {"examples": 2, "batch_size": 2, "global_batch_size": 2, "epochs": 2, "save_steps": 10}
+    write_params(training_world, objectives=["dft", "sft"], **small)  # sft second: trained after dft in-process
+    main(load_params("params.yaml"), "native")
+    metrics = json.loads(Path("metrics/train/native.json").read_text())
+    assert metrics["objective"] == "dft" and list(metrics["per_objective"]) == ["dft", "sft"]
+    assert {k: metrics[k] for k in ("steps", "train_loss", "per_seed")} == metrics["per_objective"]["dft"]
+    assert metrics["per_objective"]["sft"]["steps"] == 2 and metrics["per_objective"]["sft"]["train_loss"] > 0
+    adapters = {o: Path(f"data/checkpoints/native/{o}/seed-0/adapter_model.safetensors").read_bytes()
+                for o in ("dft", "sft")}
+    assert adapters["dft"] != adapters["sft"]
+    assert all(Path(f"dvclive/train/native/{o}/seed-0/metrics.json").exists() for o in ("dft", "sft"))
+    work_dirs = sorted(p.name for p in Path(".qup-cache/train").iterdir())
+    assert len(work_dirs) == 2
+    evaluate_every_checkpoint(training_world)
+    shutil.rmtree(".qup-cache")
+    shutil.rmtree("data/checkpoints")
+    write_params(training_world, objective="sft", **small)
+    main(load_params("params.yaml"), "native")
+    alone = json.loads(Path("metrics/train/native.json").read_text())
+    assert not alone["per_seed"]["0"]["resumed_from"]  # trained afresh, not resumed from the run above
+    assert Path("data/checkpoints/native/sft/seed-0/adapter_model.safetensors").read_bytes() == adapters["sft"]
+    assert alone["train_loss"] == metrics["per_objective"]["sft"]["train_loss"]
+    assert [p.name for p in Path(".qup-cache/train").iterdir()][0] in work_dirs  # the same run folder

@@ -8,6 +8,8 @@ from pydantic import Field, model_validator
 
 from qup.config.base import Strict
 
+Objective = Literal["sft", "dft", "cadft"]
+
 
 class LauncherParams(Strict):
     """How a train@<corpus> stage runs: in its own process, or re-run under ``accelerate launch``."""
@@ -32,7 +34,9 @@ class TrainParams(Strict):
     seeds: list[int] = Field([0, 1, 2], min_length=1)
     # dft: Dynamic Fine-Tuning (token losses weighted by probability); cadft: DFT with each sample weighted by
     # exp(-cadft_beta * max(0, z)), z its mean token NLL under the current model z-scored within the micro-batch
-    objective: Literal["sft", "dft", "cadft"] = "sft"
+    objective: Objective = "sft"
+    # several objectives trained (and evaluated, reported) in one run, the first the primary; None: [objective]
+    objectives: list[Objective] | None = Field(None, min_length=1)
     cadft_beta: float = Field(1.0, ge=0)  # cadft only: how steeply an incompatible sample's weight falls
     examples: int | None = Field(300, ge=1)  # problems per corpus (all corpora cover them); None: every common one
     epochs: float = Field(1.0, gt=0)
@@ -73,9 +77,30 @@ class TrainParams(Strict):
         return self
 
     @model_validator(mode="after")
+    def _one_objective_key(self):
+        if self.objectives is None:
+            return self
+        if len(set(self.objectives)) != len(self.objectives):
+            raise ValueError(f"train.objectives repeats an objective: {self.objectives}")
+        # params.yaml names train.objective, so a run of several keeps it when it is their first
+        if "objective" in self.model_fields_set and self.objective != self.objectives[0]:
+            raise ValueError(f"train.objective {self.objective} and train.objectives {self.objectives} are both set: "
+                             "use one (train.objectives alone; its first is the primary objective)")
+        return self
+
+    @model_validator(mode="after")
     def _batch_divides(self):
         self.gradient_accumulation(self.launcher.processes)
         return self
+
+    @property
+    def run_objectives(self) -> list[str]:
+        """The objectives this run trains, the primary first: ``objectives``, else ``[objective]``."""
+        return list(self.objectives or [self.objective])
+
+    def for_objective(self, objective: str) -> TrainParams:
+        """These params as a run of ``objective`` alone: what its training (and its run key) reads."""
+        return TrainParams.model_validate({**self.model_dump(exclude={"objectives"}), "objective": objective})
 
     @property
     def global_batch(self) -> int:

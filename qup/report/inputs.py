@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 
 from qup import paths
-from qup.evaluation import MEASURES, TEST_SPLIT, per_problem_scores, score_matrix
+from qup.evaluation import MEASURES, TEST_SPLIT, of_objective, per_problem_scores, score_matrix
 
 
 def read_json(path: Path) -> dict:
@@ -38,14 +38,38 @@ def benchmark_names(root: Path) -> list[str]:
     return [TEST_SPLIT, *(n for n in names if n != TEST_SPLIT)]
 
 
-def utility_matrices(root: Path, names: list[str], k: int, benchmark: str = TEST_SPLIT
+def evaluated_objectives(root: Path, corpora: list[str]) -> list[str]:
+    """The training objectives every corpus's checkpoints were evaluated under, the primary first (the order
+    ``evaluate@`` wrote them in); an error when two corpora differ."""
+    found: list[str] | None = None
+    for name in corpora:
+        path = root / paths.eval_results(name)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: missing; run the stage that writes it (dvc repro)")
+        if "objective" not in pl.read_parquet_schema(path):
+            raise ValueError(f"{path}: no objective column (evaluated before train.objectives existed); rerun "
+                             f"evaluate@{name} (dvc repro)")
+        column = pl.read_parquet(path, columns=["objective"])["objective"]
+        objectives = list(dict.fromkeys(column.drop_nulls().to_list()))
+        if found is not None and objectives != found:
+            raise ValueError(f"{path}: objectives {objectives}, but other corpora have {found}; rerun the evaluate "
+                             "stages (dvc repro)")
+        found = objectives
+    return found or []
+
+
+def utility_matrices(root: Path, names: list[str], k: int, benchmark: str = TEST_SPLIT, objective: str | None = None
                      ) -> tuple[list[str], list[int], dict[str, dict]]:
-    """Per evaluated model, each measure as a [seeds, problems] matrix over the same problems and seeds.
+    """Per evaluated model, each measure as a [seeds, problems] matrix over the same problems and seeds: a corpus's
+    checkpoints of ``objective`` (None: every row), paired over seeds and problems.
 
     The base SLM has one row (it was not trained); it is repeated for every seed so that it pairs.
     """
-    scores = {name: per_problem_scores(_read_results(root / paths.eval_results(name), benchmark), k)
-              for name in names}
+    def results(name: str) -> pl.DataFrame:
+        frame = _read_results(root / paths.eval_results(name), benchmark)
+        return frame if name == "base" or objective is None else of_objective(frame, objective)
+
+    scores = {name: per_problem_scores(results(name), k) for name in names}
     problem_ids = list(dict.fromkeys(scores["base"]["problem_id"].to_list()))
     matrices: dict[str, dict] = {}
     seeds: list[int] = []

@@ -21,7 +21,8 @@ CURVES = {paths.TRAIN_LOSS_PLOT.name: ("plots/metrics/loss.tsv", "loss"),
           paths.TRAIN_ACCURACY_PLOT.name: ("plots/metrics/mean_token_accuracy.tsv", "mean_token_accuracy")}
 
 
-def write_plots(rows: dict[str, dict], base: dict, reward_label: str | None, k: int, root: Path) -> None:
+def write_plots(rows: dict[str, dict], base: dict, reward_label: str | None, k: int, root: Path,
+                objective: str | None) -> None:
     """Under ``root``'s ``reports/plots``: ``utility.png``, ``reward_vs_accuracy.png`` (when there is a reward
     model), ``perplexity_vs_accuracy.png``, ``corpora.json`` and the training curves (from dvclive's folders)."""
     directory = root / paths.PLOTS
@@ -33,7 +34,8 @@ def write_plots(rows: dict[str, dict], base: dict, reward_label: str | None, k: 
             xlabel="SLM perplexity on the corpus", k=k)
     (directory / "corpora.json").write_text(json.dumps(corpus_points(rows, reward_label), indent=2) + "\n")
     for name, (file, field) in CURVES.items():
-        (directory / name).write_text(json.dumps(training_curve(root, list(rows), file, field), indent=2) + "\n")
+        (directory / name).write_text(json.dumps(training_curve(root, list(rows), file, field, objective),
+                                                 indent=2) + "\n")
 
 
 def _interval(block: dict | None, name: str) -> dict:
@@ -64,13 +66,14 @@ def _seed_folders(folder: Path) -> list[Path]:
     return sorted(seeds, key=lambda p: int(p.name[5:]))
 
 
-def training_curve(root: Path, corpora: list[str], file: str, field: str) -> list[dict]:
+def training_curve(root: Path, corpora: list[str], file: str, field: str, objective: str | None) -> list[dict]:
     """One curve for DVC plots: a row per corpus (in ``corpora``'s order) and step with the mean over the training
     seeds of ``field`` (from ``file`` under each seed's dvclive folder), its range over the seeds (``_min``,
     ``_max``) and how many seeds logged that step."""
     out = []
     for name in corpora:
-        runs = [_read_curve(seed / file, field) for seed in _seed_folders(root / paths.training_curves(name))]
+        runs = [_read_curve(seed / file, field)
+                for seed in _seed_folders(root / paths.training_curves(name, objective))]
         for step in sorted(set().union(*runs)):
             values = [run[step] for run in runs if step in run]
             out.append({"corpus": name, "step": step, field: float(np.mean(values)), f"{field}_min": min(values),
@@ -125,5 +128,22 @@ def scatter(rows: dict[str, dict], x_of: Callable[[dict], dict | None], path: Pa
         ax.annotate(name, (x["mean"], row["avg_at_k"]["mean"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"Avg@{k} after training")
+    ax.grid(alpha=0.3)
+    _save(plt, fig, path)
+
+
+def sweep_plot(points: list[dict], path: Path, k: int) -> None:
+    """Δ Avg@k vs native against λ, with the paired 95% intervals (nothing without a sweep)."""
+    if not points or any(p["delta_vs_native"] is None for p in points):
+        return
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    blocks = [p["delta_vs_native"] for p in points]
+    xs = list(range(len(points)))  # λ spans 0 to large values: evenly spaced, labelled with each λ
+    ax.errorbar(xs, [b["mean"] for b in blocks], yerr=_errors(blocks), fmt="o-", capsize=4)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xticks(xs, [f"{p['lambda']:g}" for p in points])
+    ax.set_xlabel("λ (weight of the SLM's likelihood in select)")
+    ax.set_ylabel(f"Δ Avg@{k} vs native (95% CI)")
     ax.grid(alpha=0.3)
     _save(plt, fig, path)

@@ -3,7 +3,9 @@ intervals, paired differences, per-benchmark figures, correlations across corpor
 
 Utility is compared *paired*: every corpus is evaluated on the same test problems with the same
 training seeds (and the same sampling seeds), so Δ Avg@k comes from per-problem, per-seed
-differences, with a bootstrap interval over seeds and problems and that bootstrap's two-sided p-value.
+differences, with a bootstrap interval over seeds and problems and that bootstrap's two-sided p-value. A run
+of several training objectives is judged once per objective, each paired within itself (the base SLM pairs with
+every one); the top-level figures are the primary objective's.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import numpy as np
 from qup import paths
 from qup.config import CorpusSpec, with_role
 from qup.evaluation import MEASURES
-from qup.report.inputs import benchmark_names, read_json, utility_matrices
+from qup.report.inputs import benchmark_names, evaluated_objectives, read_json, utility_matrices
 from qup.report.signals import run_signals
+from qup.report.sweep import select_sweep
 from qup.scoring.corpus import CONTENT_SPLIT, QUARTERS
 from qup.stats import (
     crossed_bootstrap,
@@ -32,8 +35,19 @@ from qup.verdict import adaptation, sentence
 
 def summarize(corpora: dict[str, CorpusSpec], reward_columns: list[str], root: Path = Path("."), *, seed: int = 0,
               resamples: int = 2000) -> dict:
-    """Everything ``metrics/summary.json`` holds: the figures, the correlations and the verdicts."""
-    summary = collect(corpora, root, seed=seed, resamples=resamples)
+    """Everything ``metrics/summary.json`` holds: the figures, the correlations and the verdicts of the primary
+    training objective, and under ``objectives`` each objective's (the primary first) verdicts and utility."""
+    judged = {objective: judge(corpora, reward_columns, root, objective=objective, seed=seed, resamples=resamples)
+              for objective in evaluated_objectives(root, list(corpora)) or [None]}
+    summary = next(iter(judged.values()))
+    summary["objectives"] = {objective: objective_view(one) for objective, one in judged.items() if objective}
+    return summary
+
+
+def judge(corpora: dict[str, CorpusSpec], reward_columns: list[str], root: Path, *, objective: str | None, seed: int,
+          resamples: int) -> dict:
+    """The figures, correlations and verdicts of one training objective's checkpoints."""
+    summary = collect(corpora, root, objective=objective, seed=seed, resamples=resamples)
     rows, k = summary["corpora"], summary["k"]
     labels = reward_labels(reward_columns)
     summary["spearman"] = correlations(rows, labels)
@@ -44,7 +58,25 @@ def summarize(corpora: dict[str, CorpusSpec], reward_columns: list[str], root: P
         vs_best_oracle=summary["remedy_vs_best_oracle"], mde=summary["minimum_detectable_effect"])
     summary["adaptation"], summary["verdicts"]["adaptation_cost"] = adaptation(
         rows, k, summary["spearman"]["perplexity_vs_avg_at_k"])
+    sweep = select_sweep(corpora, rows)
+    if sweep:  # only a run with several select corpora has one
+        summary["select_sweep"] = sweep
     return summary
+
+
+# a row's figures that depend on the training objective (the rest, quality, are the corpus's)
+UTILITY_KEYS = (*MEASURES, "delta_vs_base", "delta_vs_native")
+# the summary's figures that depend on the training objective, besides its rows'
+OBJECTIVE_KEYS = ("verdict", "verdicts", "adaptation", "spearman", "signals", "base", "best_oracle",
+                  "remedy_vs_best_oracle", "minimum_detectable_effect", "benchmarks")
+
+
+def objective_view(summary: dict) -> dict:
+    """What ``metrics/summary.json`` keeps of one objective under ``objectives``: its verdicts and its utility
+    figures (each row's, the base SLM's, per benchmark)."""
+    return {**{key: summary[key] for key in OBJECTIVE_KEYS},
+            "corpora": {name: {key: row[key] for key in UTILITY_KEYS if key in row}
+                        for name, row in summary["corpora"].items()}}
 
 
 def reward_labels(reward_columns: list[str]) -> list[str]:
@@ -52,11 +84,13 @@ def reward_labels(reward_columns: list[str]) -> list[str]:
     return [c.removeprefix("reward_") for c in reward_columns]
 
 
-def collect(corpora: dict[str, CorpusSpec], root: Path = Path("."), *, seed: int = 0, resamples: int = 2000) -> dict:
-    """Every figure of the report: per corpus its quality, utility and paired Δ Avg@k, the base SLM's utility,
-    the best Oracle corpus, the remedy against it, the minimum detectable effect and the per-benchmark figures."""
+def collect(corpora: dict[str, CorpusSpec], root: Path = Path("."), *, objective: str | None = None, seed: int = 0,
+            resamples: int = 2000) -> dict:
+    """Every figure of the report for the checkpoints of one training ``objective``: per corpus its quality,
+    utility and paired Δ Avg@k, the base SLM's utility, the best Oracle corpus, the remedy against it, the minimum
+    detectable effect and the per-benchmark figures."""
     k = read_json(root / paths.eval_metrics("base"))["k"]
-    problem_ids, seeds, matrices = utility_matrices(root, ["base", *corpora], k)
+    problem_ids, seeds, matrices = utility_matrices(root, ["base", *corpora], k, objective=objective)
     delta = _paired_avg_at_k(matrices, seed=seed, resamples=resamples)
     rows = {}
     for name in corpora:
@@ -77,7 +111,7 @@ def collect(corpora: dict[str, CorpusSpec], root: Path = Path("."), *, seed: int
             "base": measure_intervals(matrices["base"], seed=seed, resamples=resamples), "corpora": rows,
             "best_oracle": best_oracle, "remedy": remedy, "remedy_vs_best_oracle": vs_best,
             "minimum_detectable_effect": mde,
-            "benchmarks": benchmark_figures(root, corpora, k, seed=seed, resamples=resamples)}
+            "benchmarks": benchmark_figures(root, corpora, k, objective=objective, seed=seed, resamples=resamples)}
 
 
 def quality_figures(root: Path, corpus: str) -> dict:
@@ -106,13 +140,14 @@ def _paired_avg_at_k(matrices: dict[str, dict], *, seed: int, resamples: int) ->
     return lambda a, b: difference(matrices[a]["avg_at_k"], matrices[b]["avg_at_k"])
 
 
-def benchmark_figures(root: Path, corpora: list[str], k: int, *, seed: int = 0, resamples: int = 2000) -> dict:
+def benchmark_figures(root: Path, corpora: list[str], k: int, *, objective: str | None = None, seed: int = 0,
+                      resamples: int = 2000) -> dict:
     """Per benchmark (the test split included), each model's measures with intervals and, per corpus, its paired
-    Δ Avg@k vs native; and Avg@k averaged over the benchmarks, each weighing the same."""
+    Δ Avg@k vs native; and Avg@k averaged over the benchmarks, each weighing the same (``objective``'s checkpoints)."""
     names = ["base", *corpora]
     figures: dict = {}
     for benchmark in benchmark_names(root):
-        problem_ids, _, matrices = utility_matrices(root, names, k, benchmark)
+        problem_ids, _, matrices = utility_matrices(root, names, k, benchmark, objective)
         delta = _paired_avg_at_k(matrices, seed=seed, resamples=resamples)
         models = {name: measure_intervals(matrices[name], seed=seed, resamples=resamples) for name in names}
         if "native" in corpora:
