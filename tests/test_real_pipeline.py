@@ -63,6 +63,24 @@ def test_the_real_cpu_preset_runs_through_dvc_repro(tmp_path):
         attempts = pl.read_parquet(study / f"data/attempts/{name}.parquet")
         assert attempts.height >= native["shared_problems"]
         assert attempts.filter(pl.col("drop_reason").is_not_null())["drop_reason"].is_in(DROP_REASONS).all()
+    # SDFT's self-rewrite on a real SLM: SmolLM2 rewrites each reference trace; a rewrite is kept only when its
+    # answer matches the gold, else the reference trace stays, and every row says which
+    build = ("from qup.config import load_params; from stages.corpus import main; p = load_params(sets=["
+             "'corpora.self_rewrite={kind: self_rewrite, from: reference, max_new_tokens: 64}']); "
+             "main(p, 'self_rewrite')")
+    run([sys.executable, "-c", build], study)
+    reference = pl.read_parquet(study / "data/corpora/reference.parquet")
+    rewritten = pl.read_parquet(study / "data/corpora/self_rewrite.parquet")
+    assert sorted(rewritten["problem_id"]) == sorted(reference["problem_id"])
+    kept = rewritten.filter(pl.col("rewrite_kept"))
+    assert set(kept["source"]) <= {"self_rewrite"} and set(kept["prompt"]) <= {"self_rewrite@v1"}
+    fallback = rewritten.filter(~pl.col("rewrite_kept")).join(reference, on="problem_id", suffix="_ref")
+    assert set(fallback["source"]) <= {"reference"} and (fallback["response"] == fallback["response_ref"]).all()
+    rewrites = pl.read_parquet(study / "data/attempts/self_rewrite.parquet")
+    metrics = json.loads((study / "metrics/corpora/self_rewrite.json").read_text())
+    assert rewrites.height == reference.height and metrics["rewrites_kept"] == kept.height
+    assert metrics["rewrites_kept"] + sum(metrics["fallbacks"].values()) == reference.height
+    assert rewrites.filter(pl.col("drop_reason").is_not_null())["drop_reason"].is_in(DROP_REASONS).all()
     reward = json.loads((study / "metrics/reward_model.json").read_text())
     assert reward["trained"] and reward["slm_head_rm_samples"] > 0
     quality = json.loads((study / "metrics/quality/native.json").read_text())
