@@ -39,8 +39,8 @@ def test_the_embedded_study_before_anything_ran(tmp_path):
     assert rows["native"].calls == 600 * 8 and rows["native"].model == "toy"
     assert rows["corpus@oracle_synth"].calls == 300  # 600 problems × the assumed solve rate 0.5
     assert rows["corpus@oracle_refined"].calls == rows["corpus@style_aligned"].calls == 2 * 300  # and a judge call each
-    assert rows["evaluate_base"].calls == evaluated(params) * (1 + 6)
-    assert rows["evaluate@native"].calls == evaluated(params) * (1 + 6) * 3
+    assert rows["evaluate_base"].calls == evaluated(params) * (1 + params.evaluate.k)
+    assert rows["evaluate@native"].calls == evaluated(params) * (1 + params.evaluate.k) * 3
     assert rows["train@native"].calls == 300 * 3 and rows["score@native"].calls == 300 * 2
     assert rows["problems"].calls == 0 and rows["problems"].note == "no model calls"
     assert all(row.cost_usd == 0 for row in result.rows)  # nothing in costs.prices
