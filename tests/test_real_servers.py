@@ -39,9 +39,10 @@ pytestmark = [
 CONVERSATIONS = [[{"role": "user", "content": "Tom has 3 pens. Tom buys 4 more. How many pens does Tom have now?"}],
                  [{"role": "user", "content": "Ana has 9 coins. Ana loses 2. How many coins does Ana have now?"}]]
 SAMPLING = Sampling(temperature=1.0, max_new_tokens=24, seed=0)
-# SmolLM2's weights need more than 0.17 of the memory SGLang sees; the KV cache is capped instead
+# SmolLM2's weights need more than 0.17 of the memory SGLang sees; the KV cache is capped instead. An idle
+# worker sleeps rather than spinning a core (two spinning schedulers would leave the tests none)
 WORKER_ARGS = {"device": "cpu", "mem_fraction": 0.3,
-               "extra_args": ["--skip-server-warmup", "--max-total-tokens", "4096"]}
+               "extra_args": ["--skip-server-warmup", "--max-total-tokens", "4096", "--sleep-on-idle"]}
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,6 @@ def test_single_server_binds_to_loopback():
     assert cmd[cmd.index("--mem-fraction-static") + 1] == "0.1"
     assert cmd[cmd.index("--max-running-requests") + 1] == "64"
     assert "--dp-size" not in cmd and "--tp-size" not in cmd
-    assert "--sleep-on-idle" in cmd  # an idle CPU server must not spin a core the stages beside it need
-
-
-def test_a_gpu_server_does_not_sleep_when_idle():
-    assert "--sleep-on-idle" not in sglang_command("/m", python="py", port=1, device="cuda")
 
 
 def test_data_parallel_goes_through_the_router():

@@ -43,7 +43,7 @@ class BenchmarkRef(Strict):
 class EvaluateParams(Strict):
     """The evaluate@<corpus> and evaluate_base stages, on the test split and every benchmark."""
 
-    k: int = Field(4, ge=1)  # Avg@k: pass@1 averaged over k samples at temperature
+    k: int = Field(6, ge=1)  # Avg@k: pass@1 averaged over k samples at temperature
     max_problems: int | None = Field(None, ge=1)  # evaluate the first N test problems; None: all
     temperature: float = Field(1.0, ge=0)
     max_new_tokens: int = Field(384, ge=1)  # room for the Oracle's longer style

@@ -42,8 +42,6 @@ def sglang_command(model_path: str, *, python: str, port: int, device: str | Non
     cmd = [python, "-m", module, "--model-path", model_path, "--host", "127.0.0.1", "--port", str(port)]
     if device:
         cmd += ["--device", device]
-    if device == "cpu":  # an idle scheduler otherwise spins a core, which the stages beside it need
-        cmd += ["--sleep-on-idle"]
     if tp_size > 1:
         cmd += ["--tp-size", str(tp_size)]
     if dp_size > 1:
