@@ -65,7 +65,9 @@ def test_the_real_cpu_preset_runs_through_dvc_repro(tmp_path):
         assert attempts.filter(pl.col("drop_reason").is_not_null())["drop_reason"].is_in(DROP_REASONS).all()
     # SDFT's self-rewrite on a real SLM: SmolLM2 rewrites each reference trace; a rewrite is kept only when its
     # answer matches the gold, else the reference trace stays, and every row says which
+    # (a params set of corpora replaces them whole, as a preset's does: the corpora it draws on are named again)
     build = ("from qup.config import load_params; from stages.corpus import main; p = load_params(sets=["
+             "'corpora.native={kind: native}', 'corpora.reference={kind: reference}', "
              "'corpora.self_rewrite={kind: self_rewrite, from: reference, max_new_tokens: 64}']); "
              "main(p, 'self_rewrite')")
     run([sys.executable, "-c", build], study)
