@@ -51,15 +51,23 @@ def test_two_workers_give_the_completions_of_one(engines, sampling):
     assert not multiprocessing.active_children()
 
 
-def test_a_worker_that_raises_stops_the_call_with_its_traceback(engines, monkeypatch):
+def break_the_last_batch(monkeypatch, breaking) -> None:
+    """``HFEngine._decode`` runs ``breaking()`` on the last (smallest) batch before decoding it."""
     decode = HFEngine._decode
 
-    def failing(self, prompts, seeds, sampling):
-        if len(prompts) < 3:  # the last batch only
-            raise ValueError("the model broke on purpose")
+    def decode_or_break(self, prompts, seeds, sampling):
+        if len(prompts) < 3:
+            breaking()
         return decode(self, prompts, seeds, sampling)
 
-    monkeypatch.setattr(HFEngine, "_decode", failing)
+    monkeypatch.setattr(HFEngine, "_decode", decode_or_break)
+
+
+def test_a_worker_that_raises_stops_the_call_with_its_traceback(engines, monkeypatch):
+    def fail():
+        raise ValueError("the model broke on purpose")
+
+    break_the_last_batch(monkeypatch, fail)
     with pytest.raises(WorkerFailed, match=r"failed on batch 4:\n(.|\n)*ValueError: the model broke on purpose"):
         engines[2].generate(CONVERSATIONS, 2, GREEDY)
     assert not multiprocessing.active_children()
@@ -67,14 +75,12 @@ def test_a_worker_that_raises_stops_the_call_with_its_traceback(engines, monkeyp
 
 def test_a_killed_worker_stops_the_call_naming_its_exit_code(engines, monkeypatch):
     parent = os.getpid()
-    decode = HFEngine._decode
 
-    def dying(self, prompts, seeds, sampling):
-        if os.getpid() != parent and len(prompts) < 3:
+    def die():
+        if os.getpid() != parent:  # a worker, never the test itself
             os.kill(os.getpid(), signal.SIGKILL)
-        return decode(self, prompts, seeds, sampling)
 
-    monkeypatch.setattr(HFEngine, "_decode", dying)
+    break_the_last_batch(monkeypatch, die)
     with pytest.raises(WorkerFailed, match=r"killed by SIGKILL \(exit code -9\) while decoding batch 4"):
         engines[2].generate(CONVERSATIONS, 2, GREEDY)
     assert not multiprocessing.active_children()
