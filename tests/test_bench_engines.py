@@ -74,6 +74,13 @@ def test_the_problems_are_the_first_of_gsm8k_test_with_their_gold_answers():
         gsm8k_test_problems(100_000)
 
 
+def test_an_easier_set_reads_its_own_columns():
+    problems = bench.problem_set("multiarith", 2)
+    assert problems[0]["question"].startswith("For Halloween Debby") and problems[0]["answer"] == "39"
+    with pytest.raises(ValueError, match="unknown problem set 'svamp'; choose one of gsm8k-test"):
+        bench.problem_set("svamp", 2)
+
+
 def test_an_engine_without_its_server_python_is_missing_with_the_install_command(tmp_path):
     with pytest.raises(EngineMissing, match=r"no vllm in .*nowhere/python: bash scripts/serving/setup.sh .venv-serve"):
         bench._server_python("vllm", str(tmp_path / "nowhere" / "python"))

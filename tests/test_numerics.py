@@ -29,3 +29,18 @@ def test_unpinned_numerics_differ_between_instruction_sets():
     if wide["capability"] == narrow["capability"]:
         pytest.skip(f"this CPU offers no wider kernels than AVX2 (torch runs {wide['capability']} for both)")
     assert wide["sha256"] != narrow["sha256"]
+
+
+@pytest.mark.parametrize(("text", "toy"), [
+    ("models:\n  slm:\n    name: toy\n", True),
+    ("seed: 0\n", True),  # the default study
+    ("models:\n  slm:\n    name: qwen2.5-coder-0.5b-instruct-q4km\n", False),
+    ("models: [unclosed\n", True),  # broken: the stage's own params check says so
+])
+def test_only_the_toy_world_is_pinned(tmp_path, text, toy):
+    from qup.numerics import is_toy_study
+
+    params = tmp_path / "params.yaml"
+    params.write_text(text)
+    assert is_toy_study(params) is toy
+    assert is_toy_study(tmp_path / "missing.yaml") is True
