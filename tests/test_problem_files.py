@@ -115,3 +115,23 @@ def test_solutions_have_their_own_length_limit(tmp_path):
     assert len(check(path, "math", max_chars=100).accepted) == 1
     (rejected,) = check(path, "math", max_chars=100, max_solution_chars=120).rejected
     assert (rejected["field"], rejected["kind"]) == ("solution", "solution too long")
+
+
+def test_max_solution_lines_selects_the_short_solutions_and_counts_the_rest(tmp_path):
+    from qup.config import Params
+    from qup.problems import build_problem_set
+
+    rows = [{"question": f"Q{i}: Ann has {i} pens and buys 4. How many?",
+             "answer": "\n".join(f"step {s}" for s in range(1 + i % 3)) + f"\n#### {i + 4}"} for i in range(12)]
+    path = write_jsonl(tmp_path / "gsm.jsonl", rows)
+    params = Params().model_copy(update={"problems": Params().problems.model_copy(update={
+        "source": "file", "file": Params().problems.file.model_copy(update={"path": str(path), "shape": "gsm8k"}),
+        "max_solution_lines": 2, "test_fraction": 0.25})})
+    problems = build_problem_set(params)
+    kept = pl.concat([problems.train, problems.test])
+    assert kept.height == 8 and problems.n_over_max_lines == 4  # i % 3 == 2: three lines, left out
+    assert all(s.count("\n") < 2 for s in kept["solution"])
+    with pytest.raises(ValueError, match="no problem has a written solution of at most 1 lines"):
+        build_problem_set(params.model_copy(update={"problems": params.problems.model_copy(update={
+            "max_solution_lines": 1, "file": params.problems.file.model_copy(update={"path": str(write_jsonl(
+                tmp_path / "long.jsonl", [{"question": "Q?", "answer": "a\nb\n#### 1"}]))})})}))

@@ -37,6 +37,9 @@ class ProblemsParams(Strict):
     # longest written solution: real MATH train has 11 over 4,000 characters (the longest 6,767), and
     # long chain-of-thought sources (NuminaMath) run longer still
     max_solution_chars: int = Field(16000, ge=1)
+    # a selection, not a check: only problems whose written solution has at most this many lines (GSM8K's: one
+    # line per step) take part; one without a written solution is left out too. None: every problem
+    max_solution_lines: int | None = Field(None, ge=1)
     file: FileSource = FileSource()
     hf: HubSourceParams = HubSourceParams()
 

@@ -27,6 +27,7 @@ class ProblemSet:
     rejected: pl.DataFrame
     n_read: int
     revision: str | None = None  # the hub commit the source was read at
+    n_over_max_lines: int = 0  # valid problems left out by problems.max_solution_lines
 
 
 def check_rejected_share(result: Validated, threshold: float, where: str) -> None:
@@ -71,6 +72,13 @@ def read_source(params: Params) -> tuple[Validated, str, str | None]:
                          columns=hub.columns, **limits), f"hf:{hub.dataset}", hub.revision
 
 
+def within_solution_lines(accepted: list[dict], max_lines: int | None) -> list[dict]:
+    """The problems whose written solution has at most ``max_lines`` lines (None: every problem)."""
+    if max_lines is None:
+        return accepted
+    return [r for r in accepted if r.get("solution") and r["solution"].strip().count("\n") < max_lines]
+
+
 def split_problems(accepted: list[dict], params: Params) -> tuple[list[dict], list[dict]]:
     """A deterministic train/test split; questions are already unique, so none is on both sides.
 
@@ -100,6 +108,11 @@ def build_problem_set(params: Params) -> ProblemSet:
     check_rejected_share(result, params.problems.max_rejected_share, where)
     if not result.accepted:
         raise ValueError(f"{where}: no valid problems")
-    train, test = split_problems(result.accepted, params)
+    selected = within_solution_lines(result.accepted, params.problems.max_solution_lines)
+    if not selected:
+        raise ValueError(f"{where}: no problem has a written solution of at most "
+                         f"{params.problems.max_solution_lines} lines (problems.max_solution_lines)")
+    train, test = split_problems(selected, params)
     return ProblemSet(problems_frame(train), problems_frame(test), rejected_frame(result.rejected),
-                      len(result.accepted) + len(result.rejected), revision)
+                      len(result.accepted) + len(result.rejected), revision,
+                      len(result.accepted) - len(selected))
