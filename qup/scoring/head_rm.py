@@ -79,13 +79,14 @@ def right_over_wrong(scores: torch.Tensor, labels: torch.Tensor) -> float:
 
 def train_head_reward_model(slm_path: str, samples: pl.DataFrame, problems: pl.DataFrame, prompt: Prompt,
                             out_dir: Path, params: HeadRMParams, *, seed: int) -> dict:
-    """Fit the head on the SLM's graded samples, save the classifier to ``out_dir``; held-out figures."""
+    """Fit the head on the SLM's graded samples (its body in its checkpoint's dtype, the fit in float32), save the
+    classifier to ``out_dir``; held-out figures."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     torch.set_num_threads(params.threads)
     started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(slm_path)
-    model = AutoModelForSequenceClassification.from_pretrained(slm_path, num_labels=1, dtype=torch.float32).eval()
+    model = AutoModelForSequenceClassification.from_pretrained(slm_path, num_labels=1, dtype="auto").eval()
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     model.config.pad_token_id = pad_id
     examples = labelled_samples(samples, problems, params, seed)
