@@ -23,6 +23,7 @@ MANIFEST = MODELS / "manifest.json"
 NATIVE_SAMPLES = DATA / "samples/native.parquet"
 REWARD_MODEL = DATA / "reward_model"  # the toy reward model; the slm_head one in its folder SLM_HEAD_RM
 SLM_HEAD_RM = REWARD_MODEL / "slm_head"
+ORACLE_HEAD_RM = REWARD_MODEL / "oracle_head"  # the same head on the Oracle's body
 
 PROBLEMS_METRICS = METRICS / "problems.json"
 BENCHMARKS_METRICS = METRICS / "benchmarks.json"

@@ -1,6 +1,7 @@
 """DVC stage `reward_model`: train the reward models params score with that qup trains itself (the kinds of
-qup/scoring/kinds.py: `toy`, the toy world's, and `slm_head`, the SLM with a head fitted on its graded native
-samples), and pin the others (hub ids, local directories) in its manifest, for every score stage to load."""
+qup/scoring/kinds.py: `toy`, the toy world's; `slm_head`, the SLM with a head fitted on its graded native
+samples; `oracle_head`, the same head on the Oracle's body), and pin the others (hub ids, local directories) in
+its manifest, for every score stage to load."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def main(params: Params) -> None:
     for kind in kinds.values():
         metrics.update(kind.train(params, staging), trained=True)
     if not kinds:
-        names = " or ".join(f"`{name}`" for name, kind in KINDS.items() if kind.train is not None)
+        names = [f"`{name}`" for name, kind in KINDS.items() if kind.train is not None]
+        names = ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
         (staging / "README.md").write_text(f"No reward model named {names} in params scoring.reward_models.\n")
     if pinned:
         write_manifest(pinned, staging / REWARD_MANIFEST.name)

@@ -54,7 +54,7 @@ def test_with_nothing_to_train_or_pin_the_stage_says_so(tmp_path, monkeypatch):
     monkeypatch.setitem(KINDS, "none", RewardModelKind(trained_in(paths.REWARD_MODEL)))
     reward_model.main(rm_params("none"))
     assert (paths.REWARD_MODEL / "README.md").read_text() == (
-        "No reward model named `toy` or `slm_head` in params scoring.reward_models.\n")
+        "No reward model named `toy`, `slm_head` or `oracle_head` in params scoring.reward_models.\n")
     assert json.loads(paths.REWARD_MODEL_METRICS.read_text()) == {"trained": False}
     assert not REWARD_MANIFEST.exists()
 
@@ -90,3 +90,34 @@ def test_hub_and_local_reward_models_are_pinned_once_and_every_score_stage_loads
     shutil.rmtree(tmp_path / "hub")  # a score stage on another machine fetches the pinned commit, not main
     reward_models(refs)
     assert calls[-1][0] == "a" * 40 and "*.py" in calls[-1][1]
+
+
+def test_oracle_head_fits_the_head_on_the_oracles_body(tiny_model_dir, tmp_path, monkeypatch):
+    import polars as pl
+
+    from qup.config import HeadRMParams
+
+    monkeypatch.chdir(tmp_path)
+    paths.NATIVE_SAMPLES.parent.mkdir(parents=True)
+    paths.TRAIN_PROBLEMS.parent.mkdir(parents=True, exist_ok=True)
+    problems = pl.DataFrame({"id": [f"p{i}" for i in range(8)], "question": [f"What is {i} + 1?" for i in range(8)]})
+    problems.write_parquet(paths.TRAIN_PROBLEMS)
+    pl.DataFrame([{"problem_id": f"p{i}", "response": f"Answer: {i + 1}" if i % 2 else "Answer: zzz",
+                   "correct": bool(i % 2)} for i in range(8)]).write_parquet(paths.NATIVE_SAMPLES)
+    params = Params.model_validate({
+        "models": {"slm": {"name": str(tiny_model_dir)}, "oracle": {"name": str(tiny_model_dir)}},
+        "engines": {"oracle": {"engine": "hf"}}, "native": {"prompt": "solve"},
+        "scoring": {"reward_models": [{"name": "oracle_head", "label": "big_head"}]}})
+    params = params.model_copy(update={"models": params.models.model_copy(update={"head_rm": HeadRMParams(threads=1)})})
+    reward_model.main(params)
+    metrics = json.loads(paths.REWARD_MODEL_METRICS.read_text())
+    assert metrics["trained"] and metrics["oracle_head_rm_samples"] == 8
+    assert (paths.ORACLE_HEAD_RM / "config.json").exists()
+    ((column, _, revision),) = reward_models(params.scoring.reward_models)
+    assert column == "reward_big_head" and revision == directory_digest(paths.ORACLE_HEAD_RM)
+
+
+def test_oracle_head_is_refused_where_the_oracle_has_no_weights_here():
+    with pytest.raises(ValueError, match="oracle_head fits a head on the Oracle's weights, but engines.oracle.engine "
+                                         "symbolic"):
+        rm_params("oracle_head")

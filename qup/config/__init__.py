@@ -78,6 +78,14 @@ class Params(Strict):
         return self
 
     @model_validator(mode="after")
+    def _oracle_head_needs_the_oracles_weights(self):
+        if any(r.name == "oracle_head" for r in self.scoring.reward_models) and \
+                self.engines.oracle.engine in ("symbolic", "openai"):
+            raise ValueError(f"scoring.reward_models: oracle_head fits a head on the Oracle's weights, but "
+                             f"engines.oracle.engine {self.engines.oracle.engine} serves it with none here")
+        return self
+
+    @model_validator(mode="after")
     def _no_toy_part_beside_a_real_slm(self):
         """The toy world's reward model, prompt and Oracle know only toy problems: beside a real SLM they would
         give figures that look like results and mean nothing."""

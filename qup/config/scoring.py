@@ -13,7 +13,8 @@ class RewardModelRef(Strict):
     """One reward model the score stages run: an ORM or a PRM, through transformers or SGLang."""
 
     # a kind the reward_model stage trains (qup/scoring/kinds.py): toy (the toy world's) | slm_head (the SLM with a
-    # head fitted on its graded samples); else a hub id | a local directory
+    # head fitted on its graded samples) | oracle_head (the same head on the Oracle's body); else a hub id | a local
+    # directory
     name: str = "toy"
     label: str | None = None  # names its columns and metrics; None: from the name
     revision: str | None = None

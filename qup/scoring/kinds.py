@@ -18,7 +18,7 @@ from qup import paths
 from qup.config import ModelRef, Params, RewardModelRef
 from qup.digests import directory_digest
 from qup.manifest import reward_entry, slm_entry
-from qup.models import ModelUnavailable, resolve_model
+from qup.models import ModelUnavailable, resolve_model, resolve_oracle
 from qup.prompts import load_prompt
 from qup.scoring.head_rm import train_head_reward_model
 
@@ -65,9 +65,25 @@ def fit_slm_head(params: Params, out: Path) -> dict:
     return {f"slm_head_{key}": value for key, value in head.items()}
 
 
+def fit_oracle_head(params: Params, out: Path) -> dict:
+    """The Oracle's body with a head fitted on the SLM's graded native samples: a second reward model, from
+    another (larger) body, to cross-check what ``slm_head`` says."""
+    oracle = resolve_oracle(params.models.oracle, params.engines.oracle.engine)
+    if oracle["path"] is None:
+        raise ModelUnavailable(f"scoring.reward_models: oracle_head fits a head on the Oracle's weights, but "
+                               f"models.oracle.name {params.models.oracle.name} is served by engine "
+                               f"{params.engines.oracle.engine}, with no weights here")
+    head = train_head_reward_model(
+        oracle["path"], pl.read_parquet(paths.NATIVE_SAMPLES), pl.read_parquet(paths.TRAIN_PROBLEMS),
+        load_prompt(params.native.prompt), out / paths.ORACLE_HEAD_RM.name, params.models.head_rm, seed=params.seed)
+    return {f"oracle_head_{key}": value for key, value in head.items()}
+
+
 KINDS: dict[str, RewardModelKind] = {
     "toy": RewardModelKind(trained_in(paths.REWARD_MODEL), train_toy, "rm_right_over_wrong"),
     "slm_head": RewardModelKind(trained_in(paths.SLM_HEAD_RM), fit_slm_head, "slm_head_rm_right_over_wrong"),
+    "oracle_head": RewardModelKind(trained_in(paths.ORACLE_HEAD_RM), fit_oracle_head,
+                                   "oracle_head_rm_right_over_wrong"),
 }
 
 
