@@ -22,10 +22,11 @@ CHATML = (
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 FIELDS = {"question": "Ana has 3 pens. Ana buys 2 more. How many pens now?", "trace": "3 + 2 = 6\nAnswer: 6",
-          "refined": "3 + 2 = 5\nAnswer: 5"}
+          "refined": "3 + 2 = 5\nAnswer: 5", "answer": "5"}
 
 
-@pytest.mark.parametrize("name", ["synthesize", "refine", "style_aligned", "judge", "self_rewrite"])
+@pytest.mark.parametrize("name", ["synthesize@v1", "synthesize@v2", "refine@v1", "refine@v2", "style_aligned@v1",
+                                  "style_aligned@v2", "judge@v1", "self_rewrite@v1"])
 @pytest.mark.parametrize("template", ["toy", "chatml"])
 def test_every_oracle_prompt_renders_through_a_chat_template_and_reads_back(name, template):
     prompt = load_prompt(name)
@@ -40,7 +41,7 @@ def test_every_oracle_prompt_renders_through_a_chat_template_and_reads_back(name
     assert text in decoded
     assert decoded.endswith("<|im_start|>assistant\n" if template == "chatml" else "<|assistant|>")
     assert prompt.parse(text) == {f: FIELDS[f] for f in prompt.fields}
-    assert prompt.id == f"{name}@v1"
+    assert prompt.id == name
 
 
 def test_drift_measures():

@@ -142,7 +142,7 @@ def test_an_oracle_stage_past_its_error_share_fails_naming_the_error(tmp_path):
     call = OracleCall(Refusing(), {"id": "m"}, Sampling(), tmp_path, 4)
     rows = [{"key": f"p{i}", "question": f"What is {i} + 1?"} for i in range(3)]
     with pytest.raises(TooManyFailures, match=r"3 of 3 completions failed.*error: HTTP 400: too long"):
-        ask_oracle(call, load_prompt("synthesize"), rows, desc="synthesize")
+        ask_oracle(call, load_prompt("synthesize@v1"), rows, desc="synthesize")
     replies = ask_oracle(OracleCall(Refusing(), {"id": "m"}, Sampling(), tmp_path, 4, max_error_share=1.0),
-                         load_prompt("synthesize"), rows, desc="synthesize")
+                         load_prompt("synthesize@v1"), rows, desc="synthesize")
     assert replies["finish_reason"].to_list() == ["error"] * 3  # cached, and kept as failures

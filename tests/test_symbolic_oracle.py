@@ -93,26 +93,29 @@ def test_judge_and_exact_check_count_the_operations_kept():
 
 
 def _ask(engine, prompt, **fields):
-    conversation = [{"role": "user", "content": load_prompt(prompt).render(**fields)}]
+    template = load_prompt(prompt)
+    conversation = [{"role": "user", "content": template.render(**{f: fields[f] for f in template.fields})}]
     return engine.generate([conversation], 2, Sampling(temperature=0.0))[0]
 
 
-def test_the_engine_reads_the_task_from_the_rendered_prompt():
+@pytest.mark.parametrize("version", ["@v1", "@v2"])  # v2 also shows the gold answer: the symbolic Oracle ignores it
+def test_the_engine_reads_the_task_from_the_rendered_prompt(version):
     engine = SymbolicEngine()
     trace = "12 + 5 = 18\nthen 18 - 3 = 15\nthen 15 x 2 = 30\nAnswer: 30"
-    replies = _ask(engine, "style_aligned", question=QUESTION, trace=trace)
+    replies = _ask(engine, "style_aligned" + version, question=QUESTION, trace=trace, answer="28")
     assert len(replies) == 2 and replies[0].text == oracle.style_align(PROBLEM, trace)
     assert replies[0].finish_reason == "stop"
-    assert _ask(engine, "refine", question=QUESTION, trace=trace)[0].text == oracle.refine(PROBLEM, trace)
-    assert _ask(engine, "synthesize", question=QUESTION)[0].text == oracle.synthesize(PROBLEM)
+    assert _ask(engine, "refine" + version, question=QUESTION, trace=trace, answer="28")[0].text == oracle.refine(
+        PROBLEM, trace)
+    assert _ask(engine, "synthesize" + version, question=QUESTION, answer="28")[0].text == oracle.synthesize(PROBLEM)
     judged = _ask(engine, "judge", question=QUESTION, trace=trace, refined=oracle.refine(PROBLEM, trace))
     assert "Score: 5" in judged[0].text
 
 
 def test_the_engine_refuses_what_it_cannot_do():
     engine = SymbolicEngine()
-    refused = _ask(engine, "style_aligned", question=QUESTION, trace="12 + 5 =")[0]
+    refused = _ask(engine, "style_aligned", question=QUESTION, trace="12 + 5 =", answer="28")[0]
     assert refused.finish_reason == "refused" and "line 1" in refused.text
-    assert _ask(engine, "synthesize", question="Prove Fermat's last theorem.")[0].finish_reason == "refused"
+    assert _ask(engine, "synthesize", question="Prove Fermat's last theorem.", answer="1")[0].finish_reason == "refused"
     other = engine.generate([[{"role": "user", "content": "Hello there"}]], 1, Sampling())[0][0]
     assert other.finish_reason == "refused" and "none of the Oracle's templates" in other.text

@@ -110,9 +110,9 @@ CorpusSpec = Annotated[NativeCorpus | OracleCorpus | ReferenceCorpus | SelectCor
 
 DEFAULT_CORPORA: dict[str, CorpusSpec] = {
     "native": NativeCorpus(),
-    "oracle_refined": OracleCorpus(prompt="refine", source="failed"),
-    "oracle_synth": OracleCorpus(prompt="synthesize"),
-    "style_aligned": OracleCorpus(prompt="style_aligned", source="failed", max_edit=0.5, role="remedy"),
+    "oracle_refined": OracleCorpus(prompt="refine@v1", source="failed"),
+    "oracle_synth": OracleCorpus(prompt="synthesize@v1"),
+    "style_aligned": OracleCorpus(prompt="style_aligned@v1", source="failed", max_edit=0.5, role="remedy"),
     "reference": ReferenceCorpus(),
 }
 

@@ -237,8 +237,9 @@ def build_corpus(name: str, task_prompt: Prompt, call: OracleCall, targets: pl.D
     source_response), grade, drop, judge; returns the corpus, every graded attempt, and metrics."""
     targets = targets.join(problems.select(pl.col("id").alias("problem_id"), "meta"), on="problem_id", how="left")
     refining = "source_response" in targets.columns
-    rows = [{"key": r["problem_id"], "question": r["question"], "trace": r.get("source_response")}
-            for r in targets.iter_rows(named=True)]
+    # the gold answer is a field too: a prompt that names {answer} shows it to the Oracle (refine.v2, ...)
+    rows = [{"key": r["problem_id"], "question": r["question"], "trace": r.get("source_response"),
+             "answer": r["gold"]} for r in targets.iter_rows(named=True)]
     replies = ask_oracle(call, task_prompt, rows, desc=name).rename({"key": "problem_id"}).drop("calls")
     graded = grade_attempts(targets.join(replies, on="problem_id", how="left"),
                             max_edit=max_edit if refining else None)
