@@ -177,3 +177,23 @@ def test_the_oracle_swaps_to_another_engine_by_params(miniature_world, tiny_mode
     assert metrics["engine"] == "hf" and metrics["model"] == str(tiny_model_dir)
     assert metrics["covered"] + sum(metrics["dropped"].values()) == 10  # an untrained model's replies all counted
     assert os.path.exists("data/attempts/style_aligned.parquet")
+
+
+def test_a_reply_that_is_no_worked_solution_is_dropped_even_with_the_right_answer():
+    from qup.corpora.shape import not_a_solution
+
+    # what a 1.5B Oracle replied when asked to refine a student's trace (the real-CPU study)
+    verdicts = ["\\boxed{75}", "Rosalina received \\(\\boxed{21}\\) gifts.",
+                "The student's solution is correct. The number of shoes Clinton has is indeed 14.",
+                "The student's solution has several errors. Let's correct them: 2 + 3 = 5\n\\boxed{5}"]
+    assert all(not_a_solution(v) for v in verdicts)
+    worked = ["3 + 2 = 5\nAnswer: 5",
+              "Step 1: Ana starts with 3 pens.\nStep 2: adding 2 gives 5.\nSo the final answer is $\\boxed{5}$."]
+    assert not any(not_a_solution(s) for s in worked)
+    attempts = pl.DataFrame([_attempt("verdict", "3 + 2 = 6\nAnswer: 6", "The student's solution is wrong: \\boxed{5}"),
+                             _attempt("bare", "3 + 2 = 6\nAnswer: 6", "\\boxed{5}"),
+                             _attempt("worked", "3 + 2 = 6\nAnswer: 6", "3 + 2 = 5\nAnswer: 5")])
+    reasons = dict(zip(*grade_attempts(attempts, max_edit=None).select("problem_id", "drop_reason")))
+    assert reasons == {"verdict": "not_a_solution", "bare": "not_a_solution", "worked": None}
+    written = grade_attempts(attempts, max_edit=None, model_written=False)  # a dataset's solution: as it is
+    assert written["drop_reason"].null_count() == 3

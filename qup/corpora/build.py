@@ -4,7 +4,9 @@ Every corpus holds at most one trace per problem of the shared set (the problems
 at least once). Attempts that fall out are kept in an attempts table with their reason:
 ``refused`` (the Oracle could not read the trace), ``error``, ``filtered`` or ``aborted`` (the request
 failed: its response is the failure's message), ``truncated`` (the reply ran out of tokens),
-``no_answer``, ``wrong_answer`` or ``drift_guard`` (a refinement too far from its source trace).
+``no_answer``, ``wrong_answer``, ``not_a_solution`` (a model's reply that talks about the attempt it was
+shown or shows no working: ``qup.corpora.shape``) or ``drift_guard`` (a refinement too far from its source
+trace).
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ from qup.config import Price
 from qup.corpora.checks import same_operations
 from qup.corpora.drift import edit_distance, verbatim_prefix
 from qup.corpora.judge import parse_judge_score
+from qup.corpora.shape import not_a_solution
 from qup.engines import FAILED, USAGE_FIELDS, Engine, Sampling, Usage, check_failures, count_tokens
 from qup.grading import extract_answer, grade_many
 from qup.prompts import Prompt
 from qup.records import corpus_frame
 from qup.shards import run_sharded
 
-DROP_REASONS = ("refused", "no_answer", "wrong_answer", "drift_guard", "error", "filtered", "aborted", "truncated")
+DROP_REASONS = ("refused", "no_answer", "wrong_answer", "not_a_solution", "drift_guard", "error", "filtered", "aborted",
+                "truncated")
 # a failed request's or a cut-off reply's finish reason -> its drop reason
 FINISH_DROPS = {"error": "error", "filtered": "filtered", "abort": "aborted", "length": "truncated"}
 REPLIES_VERSION = 2  # part of every shard's key: shards cached in an older layout are never read back
@@ -149,8 +153,9 @@ def ask_oracle(call: OracleCall, prompt: Prompt, rows: list[dict], *, desc: str)
     return replies
 
 
-def grade_attempts(attempts: pl.DataFrame, *, max_edit: float | None) -> pl.DataFrame:
-    """Each attempt's answer, verdict, drift measures and ``drop_reason`` (null when kept)."""
+def grade_attempts(attempts: pl.DataFrame, *, max_edit: float | None, model_written: bool = True) -> pl.DataFrame:
+    """Each attempt's answer, verdict, drift measures and ``drop_reason`` (null when kept); a ``model_written``
+    attempt must also be a worked solution (a dataset's written solution is taken as it is)."""
     if attempts.is_empty():
         return attempts.with_columns(pl.lit(None, dtype=pl.String).alias("answer"),
                                      pl.lit(None, dtype=pl.Float64).alias("edit_distance"),
@@ -172,6 +177,8 @@ def grade_attempts(attempts: pl.DataFrame, *, max_edit: float | None) -> pl.Data
             row["drop_reason"] = "no_answer"
         elif not correct:
             row["drop_reason"] = "wrong_answer"
+        elif model_written and not_a_solution(row["response"]):
+            row["drop_reason"] = "not_a_solution"
         elif max_edit is not None and row["edit_distance"] is not None and row["edit_distance"] > max_edit:
             row["drop_reason"] = "drift_guard"
         else:
@@ -257,7 +264,8 @@ def build_reference(name: str, native: pl.DataFrame,
         problems.select(pl.col("id").alias("problem_id"), "meta", pl.col("solution").alias("response")),
         on="problem_id", how="left")
     present = targets.filter(pl.col("response").is_not_null() & (pl.col("response").str.strip_chars() != ""))
-    graded = grade_attempts(present.with_columns(pl.lit("stop").alias("finish_reason")), max_edit=None)
+    graded = grade_attempts(present.with_columns(pl.lit("stop").alias("finish_reason")), max_edit=None,
+                            model_written=False)
     corpus = assemble(name, graded, None, None)
     metrics = corpus_metrics(name, graded, corpus, targets.height)
     metrics["dropped"]["no_reference"] = targets.height - present.height
