@@ -127,7 +127,8 @@ class RewritingSLM:
 
     def generate(self, conversations, n, sampling, seeds=None):
         self.prompts += [c[0]["content"] for c in conversations]
-        replies = {"q p1": Completion("my words: 5", 3, "stop"), "q p2": Completion("my words: 7", 3, "stop"),
+        replies = {"q p1": Completion("my words: 2 + 3 = 5", 3, "stop"),
+                   "q p2": Completion("my words: 2 + 3 = 7", 3, "stop"),
                    "q p3": Completion("server error", 0, "error")}
         return [[replies[next(q for q in replies if q in c[0]["content"])]] for c in conversations]
 
@@ -142,7 +143,7 @@ def test_self_rewrite_keeps_a_rewrite_whose_answer_matches_else_the_oracle_trace
     built, attempts, metrics = self_rewrite_corpus(
         "self_rewrite", "oracle_synth", oracle, rewrites, shared=["p1", "p2", "p3"], model={"id": "slm"},
         engine="fake", prompt=prompt, max_error_share=0.5)
-    assert built["response"].to_list() == ["my words: 5", "Oracle: 2 + 3 = 5", "Oracle: 2 + 3 = 5"]
+    assert built["response"].to_list() == ["my words: 2 + 3 = 5", "Oracle: 2 + 3 = 5", "Oracle: 2 + 3 = 5"]
     assert built["rewrite_kept"].to_list() == [True, False, False]
     assert built["source"].to_list() == ["self_rewrite", "oracle_synth", "oracle_synth"]
     assert built["engine"].to_list() == ["fake", "symbolic", "symbolic"]
