@@ -10,6 +10,7 @@ from pathlib import Path
 
 from qup import paths
 from qup.config import ModelRef
+from qup.config.engines import REMOTE_ENGINES
 from qup.digests import directory_digest, file_digest
 from qup.packaged import PACKAGED, PackagedModel, cached_file, fetch_command, is_fetched
 
@@ -156,9 +157,6 @@ def loadable(entry: dict) -> dict:
         raise ModelUnavailable(f"{entry['id']}: its SHA-256 is {again['revision']}, but the manifest pinned "
                                f"{entry['revision']}; rerun the models stage (dvc repro models)")
     return again
-
-
-REMOTE_ENGINES = ("symbolic", "openai")  # engines that serve a model by name, with nothing to load here
 
 
 def resolve_oracle(ref: ModelRef, engine: str) -> dict:

@@ -94,7 +94,8 @@ def sentence(rows: dict[str, dict], reward: str | None, k: int, *, oracles: list
              f"Avg@{k} {delta_text(rows[name]['delta_vs_native'])} ({verdict['status']})"
              for name, verdict in found["corpora"].items()]
     budget = f" (minimum detectable effect {mde:.3f})" if mde is not None else ""
-    text = f"The paradox: this run {found['status']} it{budget}: " + "; ".join(parts) + "."
+    claim = {SHOWS: "shows it", DOES_NOT_SHOW: "does not show it", CANNOT_TELL: "cannot tell it at this budget"}
+    text = f"The paradox: this run {claim[found['status']]}{budget}: " + "; ".join(parts) + "."
     verdicts = {"paradox": found}
     if remedy_corpus in rows:
         found_remedy = remedy(rows, remedy_corpus, vs_best_oracle, best_oracle)

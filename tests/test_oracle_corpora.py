@@ -9,10 +9,10 @@ import pytest
 
 from qup.chat import prompt_ids
 from qup.config import Params
-from qup.corpora.build import grade_attempts, source_traces
+from qup.corpora.build import attempt_answer, grade_attempts, source_traces
 from qup.corpora.drift import edit_distance, verbatim_prefix
 from qup.corpora.judge import parse_judge_score
-from qup.prompts import load_prompt
+from qup.prompts import load_prompt, prompt_versions
 from qup.toy.styles import inject_mistake, render_native, render_textbook
 from qup.toy.tokenizer import build_char_tokenizer
 from qup.toy.world import generate_problems
@@ -22,11 +22,16 @@ CHATML = (
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 FIELDS = {"question": "Ana has 3 pens. Ana buys 2 more. How many pens now?", "trace": "3 + 2 = 6\nAnswer: 6",
-          "refined": "3 + 2 = 5\nAnswer: 5", "answer": "5"}
+          "refined": "3 + 2 = 5\nAnswer: 5", "answer": "5", "attempt_answer": "6"}
+ORACLE_PROMPTS = [p.id for name in ("synthesize", "refine", "style_aligned", "judge", "self_rewrite")
+                  for p in prompt_versions(name)]
 
 
-@pytest.mark.parametrize("name", ["synthesize@v1", "synthesize@v2", "refine@v1", "refine@v2", "style_aligned@v1",
-                                  "style_aligned@v2", "judge@v1", "self_rewrite@v1"])
+def test_the_oracle_prompts_have_every_version_they_are_known_by():
+    assert {"refine@v3", "style_aligned@v3", "synthesize@v2", "judge@v1", "self_rewrite@v1"} <= set(ORACLE_PROMPTS)
+
+
+@pytest.mark.parametrize("name", ORACLE_PROMPTS)
 @pytest.mark.parametrize("template", ["toy", "chatml"])
 def test_every_oracle_prompt_renders_through_a_chat_template_and_reads_back(name, template):
     prompt = load_prompt(name)
@@ -185,7 +190,8 @@ def test_a_reply_that_is_no_worked_solution_is_dropped_even_with_the_right_answe
     # what a 1.5B Oracle replied when asked to refine a student's trace (the real-CPU study)
     verdicts = ["\\boxed{75}", "Rosalina received \\(\\boxed{21}\\) gifts.",
                 "The student's solution is correct. The number of shoes Clinton has is indeed 14.",
-                "The student's solution has several errors. Let's correct them: 2 + 3 = 5\n\\boxed{5}"]
+                "The student's solution has several errors. Let's correct them: 2 + 3 = 5\n\\boxed{5}",
+                "The draft is correct as written: 3 + 2 = 5, so \\boxed{5}"]
     assert all(not_a_solution(v) for v in verdicts)
     worked = ["3 + 2 = 5\nAnswer: 5",
               "Step 1: Ana starts with 3 pens.\nStep 2: adding 2 gives 5.\nSo the final answer is $\\boxed{5}$."]
@@ -195,5 +201,6 @@ def test_a_reply_that_is_no_worked_solution_is_dropped_even_with_the_right_answe
                              _attempt("worked", "3 + 2 = 6\nAnswer: 6", "3 + 2 = 5\nAnswer: 5")])
     reasons = dict(zip(*grade_attempts(attempts, max_edit=None).select("problem_id", "drop_reason")))
     assert reasons == {"verdict": "not_a_solution", "bare": "not_a_solution", "worked": None}
+    assert attempt_answer("3 + 2 = 6\nAnswer: 6") == "6" and attempt_answer("3 + 2 = 6 and then") == "no final answer"
     written = grade_attempts(attempts, max_edit=None, model_written=False)  # a dataset's solution: as it is
     assert written["drop_reason"].null_count() == 3

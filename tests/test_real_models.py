@@ -174,7 +174,8 @@ def test_nll_scores_the_reply_tokens_only_and_refuses_a_reply_the_template_rewri
 def test_the_oracle_prompts_render_through_the_real_templates(real, name):
     template, _, tokenizer = real
     prompt = load_prompt(name)
-    fields = {"question": QUESTION, "trace": TRACE, "refined": REPLIES[0], "answer": "72"}
+    fields = {"question": QUESTION, "trace": TRACE, "refined": REPLIES[0], "answer": "72",
+              "attempt_answer": "82"}
     text = prompt.render(**{f: fields[f] for f in prompt.fields})
     rendered = tokenizer.decode(prompt_ids(tokenizer, user(text)))
     before, after = AROUND_THE_USER[template]

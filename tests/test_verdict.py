@@ -25,6 +25,8 @@ def test_the_paradox_is_shown_only_when_the_reward_is_higher_and_the_interval_li
 def test_a_large_point_gap_whose_interval_spans_zero_cannot_tell():
     rows = {"native": NATIVE, "oracle_synth": corpus(0.9, delta(-0.08, -0.2, 0.04, p=0.2))}
     assert paradox(rows, "rm", ORACLES)["status"] == CANNOT_TELL
+    text, _ = sentence(rows, "reward_rm", 6, oracles=ORACLES, remedy_corpus=None, mde=0.288)
+    assert text.startswith("The paradox: this run cannot tell it at this budget (minimum detectable effect 0.288): ")
 
 
 def test_an_oracle_corpus_that_trains_better_or_scores_lower_does_not_show_it():

@@ -30,6 +30,7 @@ from qup.config.corpora import (
 )
 from qup.config.costs import CostParams, Price
 from qup.config.engines import (
+    REMOTE_ENGINES,
     EngineParams,
     EnginesParams,
     HFOptions,
@@ -80,7 +81,7 @@ class Params(Strict):
     @model_validator(mode="after")
     def _oracle_head_needs_the_oracles_weights(self):
         if any(r.name == "oracle_head" for r in self.scoring.reward_models) and \
-                self.engines.oracle.engine in ("symbolic", "openai"):
+                self.engines.oracle.engine in REMOTE_ENGINES:
             raise ValueError(f"scoring.reward_models: oracle_head fits a head on the Oracle's weights, but "
                              f"engines.oracle.engine {self.engines.oracle.engine} serves it with none here")
         return self

@@ -13,6 +13,8 @@ from pydantic import Field, create_model, model_validator
 
 from qup.config.base import Strict
 
+REMOTE_ENGINES = ("symbolic", "openai")  # engines that serve a model by name, with nothing to load here
+
 
 class EngineOptions(Strict):
     """One engine's options."""

@@ -238,15 +238,23 @@ def corpus_metrics(name: str, graded: pl.DataFrame, corpus: pl.DataFrame, shared
     return metrics
 
 
+def attempt_answer(trace: str | None) -> str:
+    """The final answer a source trace states, as a prompt shows it ("no final answer" when it states none)."""
+    answer = extract_answer(trace or "", last_number_fallback=False)
+    return answer if answer is not None else "no final answer"
+
+
 def build_corpus(name: str, task_prompt: Prompt, call: OracleCall, targets: pl.DataFrame, problems: pl.DataFrame,
                  *, max_edit: float | None, judge_prompt: Prompt | None) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
     """Ask the Oracle for each target (problem_id, question, gold, and for refinements parent_id and
     source_response), grade, drop, judge; returns the corpus, every graded attempt, and metrics."""
     targets = targets.join(problems.select(pl.col("id").alias("problem_id"), "meta"), on="problem_id", how="left")
     refining = "source_response" in targets.columns
-    # the gold answer is a field too: a prompt that names {answer} shows it to the Oracle (refine.v2, ...)
+    # the gold answer and the source trace's own answer are fields too: a prompt that names {answer} shows the
+    # Oracle the gold (refine.v2, ...), {attempt_answer} what the trace concluded (refine.v3, ...)
     rows = [{"key": r["problem_id"], "question": r["question"], "trace": r.get("source_response"),
-             "answer": r["gold"]} for r in targets.iter_rows(named=True)]
+             "answer": r["gold"], "attempt_answer": attempt_answer(r.get("source_response"))}
+            for r in targets.iter_rows(named=True)]
     replies = ask_oracle(call, task_prompt, rows, desc=name).rename({"key": "problem_id"}).drop("calls")
     graded = grade_attempts(targets.join(replies, on="problem_id", how="left"),
                             max_edit=max_edit if refining else None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 # speaks of the attempt it was shown rather than solving the problem
-_ABOUT_THE_ATTEMPT = re.compile(r"\bstudent'?s?\b|\b(?:the|this|your) (?:attempt|attempted solution)\b", re.I)
+_ABOUT_THE_ATTEMPT = re.compile(r"\bstudent'?s?\b|\b(?:the|this|your) (?:attempt|attempted solution|draft)\b", re.I)
 # the boxed final answer, whose number is no working
 _BOXED = re.compile(r"\\boxed\{[^{}]*\}")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")

@@ -68,11 +68,7 @@ def fit_slm_head(params: Params, out: Path) -> dict:
 def fit_oracle_head(params: Params, out: Path) -> dict:
     """The Oracle's body with a head fitted on the SLM's graded native samples: a second reward model, from
     another (larger) body, to cross-check what ``slm_head`` says."""
-    oracle = resolve_oracle(params.models.oracle, params.engines.oracle.engine)
-    if oracle["path"] is None:
-        raise ModelUnavailable(f"scoring.reward_models: oracle_head fits a head on the Oracle's weights, but "
-                               f"models.oracle.name {params.models.oracle.name} is served by engine "
-                               f"{params.engines.oracle.engine}, with no weights here")
+    oracle = resolve_oracle(params.models.oracle, params.engines.oracle.engine)  # Params refused a remote one
     head = train_head_reward_model(
         oracle["path"], pl.read_parquet(paths.NATIVE_SAMPLES), pl.read_parquet(paths.TRAIN_PROBLEMS),
         load_prompt(params.native.prompt), out / paths.ORACLE_HEAD_RM.name, params.models.head_rm, seed=params.seed)
