@@ -30,6 +30,7 @@ import polars as pl
 
 from qup.chat import supervised_ids
 from qup.config import TrainParams
+from qup.numerics import slow_bfloat16_warning
 from qup.prompts import Prompt
 
 
@@ -101,6 +102,8 @@ def precision(params: TrainParams, device: str) -> str:
     if params.attn_implementation == "flash_attention_2" and chosen == "fp32":
         raise ValueError(f"train.attn_implementation flash_attention_2 needs train.dtype bf16 or fp16 "
                          f"(train.dtype {params.dtype} is fp32 on {device})")
+    if chosen == "bf16" and device == "cpu" and (slow := slow_bfloat16_warning("train.dtype bf16")):
+        print(slow, file=sys.stderr)
     return chosen
 
 

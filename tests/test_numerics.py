@@ -44,3 +44,33 @@ def test_only_the_toy_world_is_pinned(tmp_path, text, toy):
     params.write_text(text)
     assert is_toy_study(params) is toy
     assert is_toy_study(tmp_path / "missing.yaml") is True
+
+
+@pytest.mark.parametrize(("machine", "flags", "warned"), [
+    ("x86_64", {"avx2", "fma"}, True),  # an AVX2-only CPU (AMD Zen 3): torch emulates bfloat16
+    ("x86_64", {"avx2", "avx512f", "avx512_bf16"}, False),
+    ("x86_64", {"avx2", "amx_bf16", "amx_tile"}, False),
+    ("x86_64", set(), False),  # no /proc/cpuinfo to read: nothing to say
+    ("aarch64", {"fp", "asimd"}, False),
+])
+def test_bfloat16_on_a_cpu_without_its_instructions_is_warned_of(monkeypatch, machine, flags, warned):
+    import qup.numerics as numerics
+
+    monkeypatch.setattr(numerics.platform, "machine", lambda: machine)
+    monkeypatch.setattr(numerics, "cpu_flags", lambda: flags)
+    warning = numerics.slow_bfloat16_warning("hf")
+    assert (warning is not None) is warned
+    if warned:
+        assert warning.startswith("hf: bfloat16 on a CPU without bfloat16 instructions") and "float32" in warning
+
+
+def test_training_in_bf16_on_such_a_cpu_says_so(monkeypatch, capsys):
+    import qup.numerics as numerics
+    from qup.config import TrainParams
+    from qup.training import precision
+
+    monkeypatch.setattr(numerics.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(numerics, "cpu_flags", lambda: {"avx2"})
+    assert precision(TrainParams(dtype="bf16"), "cpu") == "bf16"
+    assert "train.dtype bf16: bfloat16 on a CPU without bfloat16 instructions" in capsys.readouterr().err
+    assert precision(TrainParams(dtype="fp32"), "cpu") == "fp32" and capsys.readouterr().err == ""

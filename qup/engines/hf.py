@@ -32,6 +32,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from qup.chat import end_of_turn_ids, pad_batch, positions, prompt_ids
 from qup.engines.base import Completion, Conversation, EngineBase, Sampling, request_seed
+from qup.numerics import slow_bfloat16_warning
 from qup.progress import advance, progress
 
 DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -90,6 +91,8 @@ class HFEngine(EngineBase):
 
             self.lm = PeftModel.from_pretrained(self.lm, adapter).merge_and_unload()
         self.lm.to(self.device).eval()
+        if self.device == "cpu" and self.lm.dtype == torch.bfloat16 and (slow := slow_bfloat16_warning("hf")):
+            print(slow, file=sys.stderr)
         # transformers renamed `past_key_values` to `cache`; speak whichever this version knows
         self._cache_arg = "cache" if "cache" in inspect.signature(self.lm.forward).parameters else "past_key_values"
         self.batch_size = batch_size
