@@ -112,9 +112,18 @@ def test_the_engine_reads_the_task_from_the_rendered_prompt(version):
     assert "Score: 5" in judged[0].text
 
 
+@pytest.mark.parametrize("name", ["refine@v3", "style_aligned@v3"])  # v3 also names the draft's own answer
+def test_the_engine_reads_a_refinement_that_names_the_drafts_answer(name):
+    trace = "12 + 5 = 18\nthen 18 - 3 = 15\nthen 15 x 2 = 30\nAnswer: 30"
+    task = oracle.refine if name.startswith("refine") else oracle.style_align
+    reply = _ask(SymbolicEngine(), name, question=QUESTION, trace=trace, answer="28", attempt_answer="30")[0]
+    assert reply.finish_reason == "stop" and reply.text == task(PROBLEM, trace)
+
+
 def test_the_engine_refuses_what_it_cannot_do():
     engine = SymbolicEngine()
-    refused = _ask(engine, "style_aligned", question=QUESTION, trace="12 + 5 =", answer="28")[0]
+    refused = _ask(engine, "style_aligned", question=QUESTION, trace="12 + 5 =", answer="28",
+                   attempt_answer="no final answer")[0]
     assert refused.finish_reason == "refused" and "line 1" in refused.text
     assert _ask(engine, "synthesize", question="Prove Fermat's last theorem.", answer="1")[0].finish_reason == "refused"
     other = engine.generate([[{"role": "user", "content": "Hello there"}]], 1, Sampling())[0][0]
