@@ -24,9 +24,14 @@ import yaml
 CPU_PIN = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2,STRICT", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 
 
+def is_x86_64() -> bool:
+    """Whether this machine is x86-64, where ``CPU_PIN`` and the bfloat16 check apply."""
+    return platform.machine().lower() in {"x86_64", "amd64"}
+
+
 def pin_cpu_numerics() -> None:
     """Set ``CPU_PIN`` in this process's environment (and so its children's), on x86-64 only."""
-    if platform.machine().lower() in {"x86_64", "amd64"}:
+    if is_x86_64():
         os.environ.update(CPU_PIN)
 
 
@@ -54,7 +59,7 @@ def slow_bfloat16_warning(what: str) -> str | None:
     """A warning for ``what`` computing in bfloat16 on an x86-64 CPU with no bfloat16 instructions (AVX512_BF16,
     AMX-BF16), where torch emulates them; None where the CPU has them or cannot be read."""
     flags = cpu_flags()
-    if not flags or platform.machine().lower() not in {"x86_64", "amd64"} or flags & {"avx512_bf16", "amx_bf16"}:
+    if not flags or not is_x86_64() or flags & {"avx512_bf16", "amx_bf16"}:
         return None
     return (f"{what}: bfloat16 on a CPU without bfloat16 instructions (no avx512_bf16 or amx_bf16 in "
             f"/proc/cpuinfo) is emulated and slower than float32 (0.72x on an AVX2-only AMD EPYC, against 2.8x "
